@@ -1,0 +1,127 @@
+"""Data channels: engine-brokered, one-directional, ordered pipes of text and binary items."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from typing import Any
+
+DEFAULT_BUFFER_SIZE = 64
+MAX_BUFFER_SIZE = 1024
+SWEEP_INTERVAL_S = 60.0
+UNATTACHED_TTL_S = 300.0
+
+Item = str | bytes
+
+
+class ChannelClosed(Exception):
+    """The other end of the channel went away."""
+
+
+class Channel:
+    """One channel with a bounded FIFO of items, one write end and one read end.
+
+    Each end may be attached once (by a WebSocket on ``/ws/channels/…`` or by a module through
+    :meth:`attach`). The writer calls :meth:`put` then :meth:`finish`; the reader calls
+    :meth:`get` until it returns ``None`` (end of stream).
+    """
+
+    _END = object()
+
+    def __init__(self, buffer_size: int = DEFAULT_BUFFER_SIZE) -> None:
+        self.id = str(uuid.uuid4())
+        self.key = str(uuid.uuid4())
+        self.created_at = time.monotonic()
+        self._queue: asyncio.Queue[Any] = asyncio.Queue(max(1, min(buffer_size, MAX_BUFFER_SIZE)))
+        self.attached: dict[str, bool] = {"read": False, "write": False}
+        self.detached: set[str] = set()
+        self.finished = False
+        self.reader_gone = False
+
+    def ref(self, direction: str) -> dict[str, str]:
+        """The JSON ref a holder uses to attach to the ``direction`` end."""
+        return {"channel_id": self.id, "access_key": self.key, "direction": direction}
+
+    def attach(self, direction: str) -> bool:
+        """Claim an end; ``False`` when it was already attached."""
+        if self.attached[direction]:
+            return False
+        self.attached[direction] = True
+        return True
+
+    async def put(self, item: Item) -> None:
+        if self.reader_gone:
+            raise ChannelClosed("the reader went away")
+        await self._queue.put(item)
+
+    def finish(self) -> None:
+        """The writer is done: the reader sees end of stream after draining."""
+        if not self.finished:
+            self.finished = True
+            try:
+                self._queue.put_nowait(self._END)
+            except asyncio.QueueFull:
+                asyncio.get_running_loop().create_task(self._queue.put(self._END))
+
+    async def get(self) -> Item | None:
+        item = await self._queue.get()
+        if item is self._END:
+            self._queue.put_nowait(self._END)  # later reads see end of stream too
+            return None
+        return item
+
+    def close_reader(self) -> None:
+        """The reader went away: the writer's next put fails and buffered items are dropped."""
+        self.reader_gone = True
+        while not self._queue.empty():
+            self._queue.get_nowait()
+
+    def detach(self, direction: str) -> bool:
+        """An attached end went away; ``True`` once both ends have come and gone."""
+        self.detached.add(direction)
+        if direction == "write":
+            self.finish()
+        elif not self.finished:
+            self.close_reader()
+        return len(self.detached) == 2
+
+
+class ChannelRegistry:
+    """Live channels by id, with the sweep of abandoned ones."""
+
+    def __init__(self) -> None:
+        self._channels: dict[str, Channel] = {}
+
+    def create(self, buffer_size: int | None = None) -> Channel:
+        channel = Channel(DEFAULT_BUFFER_SIZE if buffer_size is None else buffer_size)
+        self._channels[channel.id] = channel
+        return channel
+
+    def lookup(self, channel_id: str, key: str) -> Channel | None:
+        channel = self._channels.get(channel_id)
+        return channel if channel is not None and channel.key == key else None
+
+    def discard(self, channel: Channel) -> None:
+        self._channels.pop(channel.id, None)
+
+    def sweep(self, now: float | None = None) -> int:
+        """Drop channels older than the TTL with an end never attached; return how many."""
+        now = time.monotonic() if now is None else now
+        stale = [
+            c
+            for c in self._channels.values()
+            if now - c.created_at > UNATTACHED_TTL_S and not (c.attached["read"] and c.attached["write"])
+        ]
+        for channel in stale:
+            channel.finish()
+            self.discard(channel)
+        return len(stale)
+
+    async def run_sweeper(self) -> None:
+        while True:
+            await asyncio.sleep(SWEEP_INTERVAL_S)
+            self.sweep()
+
+    def __len__(self) -> int:
+        return len(self._channels)

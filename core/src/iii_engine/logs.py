@@ -1,0 +1,114 @@
+"""Engine logs on stdout through structlog: ``default`` (human) or ``json`` format, level directives."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from typing import Any, TextIO
+
+import structlog
+
+LEVELS = {"trace": 5, "debug": 10, "info": 20, "warn": 30, "warning": 30, "error": 40, "critical": 50}
+_LABELS = {"debug": "DEBUG", "info": "INFO", "warning": "WARN", "error": "ERROR", "critical": "ERROR", "exception": "ERROR"}
+
+
+class LevelFilter:
+    """Applies ``info`` or ``warn,iii::modules::api=debug`` style directives to logger names."""
+
+    def __init__(self, spec: str) -> None:
+        self.default = LEVELS["info"]
+        self.targets: list[tuple[str, int]] = []
+        for part in (p.strip() for p in spec.split(",")):
+            if not part:
+                continue
+            target, _, level = part.rpartition("=")
+            value = LEVELS.get(level.lower())
+            if value is None:
+                raise ValueError(f"unknown log level '{level}' (use trace, debug, info, warn or error)")
+            if target:
+                self.targets.append((target, value))
+            else:
+                self.default = value
+        self.targets.sort(key=lambda t: -len(t[0]))
+
+    def minimum(self) -> int:
+        return min([self.default, *(level for _, level in self.targets)])
+
+    def __call__(self, _logger: Any, method: str, event: dict[str, Any]) -> dict[str, Any]:
+        name = event.get("logger", "")
+        threshold = self.default
+        for target, level in self.targets:
+            if name.startswith(target):
+                threshold = level
+                break
+        if LEVELS.get(method if method != "exception" else "error", 20) < threshold:
+            raise structlog.DropEvent
+        return event
+
+
+def _render_default(_logger: Any, method: str, event: dict[str, Any]) -> str:
+    now = time.time()
+    clock = time.strftime("%I:%M:%S", time.localtime(now)) + f".{int(now * 1000) % 1000:03d} " + time.strftime(
+        "%p", time.localtime(now)
+    )
+    name = event.pop("logger", "iii")
+    target = event.pop("function", None) or name
+    message = event.pop("event", "")
+    traceback = event.pop("exception", None)
+    event.pop("exc_info", None)
+    lines = [f"[{clock}] [{_LABELS.get(method, method.upper())}] {target} {message}"]
+    items = list(event.items())
+    for index, (key, value) in enumerate(items):
+        branch = "└" if index == len(items) - 1 else "├"
+        shown = json.dumps(value) if isinstance(value, str) else _compact(value)
+        lines.append(f"    {branch} {key}: {shown}")
+    if traceback:
+        lines.append(traceback.rstrip())
+    return "\n".join(lines)
+
+
+def _render_json(_logger: Any, method: str, event: dict[str, Any]) -> str:
+    target = event.pop("logger", "iii")
+    event.pop("exc_info", None)
+    message = event.pop("event", "")
+    record = {
+        "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + f".{int(time.time() * 1000) % 1000:03d}Z",
+        "level": _LABELS.get(method, method.upper()),
+        "fields": {"message": message, **event},
+        "target": target,
+    }
+    return json.dumps(record, default=str)
+
+
+def _compact(value: Any) -> str:
+    try:
+        return json.dumps(value, default=str)
+    except (TypeError, ValueError):
+        return str(value)
+
+
+def configure_logging(level: str = "info", fmt: str = "default", stream: TextIO | None = None) -> None:
+    """Set the level directives and the format (``default`` or ``json``) of every engine logger."""
+    level_filter = LevelFilter(level)
+    fmt = (fmt or "default").lower()
+    if fmt not in ("default", "json"):
+        raise ValueError(f"unknown log format '{fmt}' (use default or json)")
+    structlog.configure(
+        processors=[
+            level_filter,
+            structlog.processors.format_exc_info,
+            _render_json if fmt == "json" else _render_default,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(max(level_filter.minimum(), logging.DEBUG)),
+        logger_factory=structlog.PrintLoggerFactory(stream or sys.stdout),
+        cache_logger_on_first_use=False,
+    )
+
+
+def get_logger(name: str) -> Any:
+    return structlog.get_logger().bind(logger=name)
+
+
+configure_logging()

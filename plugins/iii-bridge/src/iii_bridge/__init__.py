@@ -1,0 +1,1 @@
+"""Bridge client module and bridge adapters: iii engines that talk to engines"""

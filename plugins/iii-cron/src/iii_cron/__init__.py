@@ -1,0 +1,1 @@
+"""Cron module (second-precision schedules) for the iii engine"""

@@ -1,0 +1,1 @@
+"""Observability module (OpenTelemetry traces, metrics, logs) for the iii engine"""

@@ -1,0 +1,1 @@
+"""PubSub module (publish and subscribe triggers) for the iii engine"""

@@ -1,0 +1,1 @@
+"""Queue module (retries, FIFO, dead letters) for the iii engine"""

@@ -1,0 +1,1 @@
+"""Stream module (client WebSocket on :3112) for the iii engine"""

@@ -1,0 +1,1 @@
+"""SDK for steps: write Python handlers and run them on an iii engine"""
