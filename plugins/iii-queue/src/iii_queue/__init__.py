@@ -1,1 +1,2 @@
-"""Queue module (retries, FIFO, dead letters) for the iii engine"""
+"""Queue module for the iii engine: named and topic queues with retries, FIFO groups,
+visibility timeouts and dead letters, over builtin (memory/file), Redis and RabbitMQ stores."""
