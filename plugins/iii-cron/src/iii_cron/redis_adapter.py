@@ -1,0 +1,87 @@
+"""``modules::cron::RedisCronAdapter``: locks and job state in Redis, shared by several engines.
+
+Keys: ``cron_lock:<job id>`` holds the owning engine's instance id (``PX lock_ttl_ms``, released
+by compare-and-delete, as in the reference); ``cron_last_fire:<job id>`` holds the scheduled
+time (ms) of the job's last claimed tick and expires after a week without fires. A claim checks
+and sets both in one Lua script, so two engines never fire the same tick.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import redis.asyncio as redis
+from iii_engine import ConfigView, Engine
+from redis.exceptions import RedisError
+
+from .locks import DEFAULT_LOCK_TTL_MS, Claim, instance_owner
+
+LAST_FIRE_TTL_S = 7 * 24 * 3600
+CONNECT_TIMEOUT_S = 5.0
+
+CLAIM_SCRIPT = """
+local last = redis.call('GET', KEYS[2])
+if last and tonumber(last) >= tonumber(ARGV[3]) then return 0 end
+if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return -1 end
+redis.call('SET', KEYS[2], ARGV[3], 'EX', ARGV[4])
+return 1
+"""
+
+RELEASE_SCRIPT = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+CLAIM_RESULTS = {1: Claim.ACQUIRED, 0: Claim.ALREADY_FIRED, -1: Claim.LOCKED}
+
+
+def lock_key(job_id: str) -> str:
+    return f"cron_lock:{job_id}"
+
+
+def last_fire_key(job_id: str) -> str:
+    return f"cron_last_fire:{job_id}"
+
+
+class RedisCronAdapter:
+    """Cron locks shared through Redis (``SET NX PX`` + compare-and-delete) with fenced claims."""
+
+    def __init__(self, engine: Engine, config: ConfigView) -> None:
+        self.owner = instance_owner()
+        self.config = config
+        self.redis_url: str = config.str("redis_url", "redis://localhost:6379")
+        self.lock_ttl_ms: int = config.int("lock_ttl_ms", DEFAULT_LOCK_TTL_MS, minimum=1)
+        config.reject_unknown()
+        self.client: redis.Redis = redis.Redis.from_url(
+            self.redis_url, socket_connect_timeout=CONNECT_TIMEOUT_S, decode_responses=True
+        )
+        self._claim: Any = self.client.register_script(CLAIM_SCRIPT)
+        self._release: Any = self.client.register_script(RELEASE_SCRIPT)
+
+    async def start(self) -> None:
+        try:
+            await self.client.ping()
+        except (RedisError, OSError) as exc:
+            raise self.config.error("redis_url", f"cannot connect to {self.redis_url}: {exc}") from None
+
+    async def stop(self) -> None:
+        await self.client.aclose()
+
+    async def claim(self, job_id: str, scheduled_ms: int) -> Claim:
+        result = await self._claim(
+            keys=[lock_key(job_id), last_fire_key(job_id)],
+            args=[self.owner, self.lock_ttl_ms, scheduled_ms, LAST_FIRE_TTL_S],
+        )
+        return CLAIM_RESULTS[int(result)]
+
+    async def release(self, job_id: str) -> None:
+        await self._release(keys=[lock_key(job_id)], args=[self.owner])
+
+    async def last_fire(self, job_id: str) -> int | None:
+        value = await self.client.get(last_fire_key(job_id))
+        return int(value) if value is not None else None
+
+
+def create(engine: Engine, config: ConfigView) -> RedisCronAdapter:
+    """Entry point ``modules::cron::RedisCronAdapter``."""
+    return RedisCronAdapter(engine, config)
