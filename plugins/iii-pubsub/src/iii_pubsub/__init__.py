@@ -1,1 +1,2 @@
-"""PubSub module (publish and subscribe triggers) for the iii engine"""
+"""PubSub module for the iii engine: ``publish`` and ``subscribe`` triggers, fanned out in
+process (LocalAdapter) or across engines through Redis channels (RedisAdapter)."""
