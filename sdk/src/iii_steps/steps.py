@@ -1,0 +1,254 @@
+"""Step definitions: a step file's ``config`` validated into the functions and triggers it needs.
+
+Two config shapes are accepted.
+
+Single trigger, by step ``type``::
+
+    {"type": "api", "name": "CreateOrder", "path": "/orders", "method": "POST", "flows": ["orders"]}
+    {"type": "event", "name": "Notify", "subscribes": ["order.created"]}      # pub/sub (publish)
+    {"type": "queue", "name": "Fulfil", "topic": "order.created"}              # topic queue (enqueue)
+    {"type": "cron", "name": "Sweep", "cron": "*/5 * * * * *"}
+    {"type": "noop", "name": "Manual"}
+
+Several triggers::
+
+    {"name": "Audit", "triggers": [{"type": "http", "method": "GET", "path": "/audit"},
+                                   {"type": "queue", "topic": "audit"},
+                                   {"type": "state", "scope": "orders"},
+                                   {"type": "stream", "stream_name": "orders"}]}
+
+Each trigger becomes one function ``steps::<name>::trigger::<label>`` (the Motia convention:
+``http(POST /orders)``, ``queue(topic)``, ``subscribe(topic)``, ``cron(expr)``, ``state``,
+``stream(name)``; a repeated label gets ``-<index>``). A trigger's optional ``condition``
+callable becomes the function ``<function id>::conditions::<index>``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from .errors import StepError
+
+HTTP_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
+STEP_TYPES = ("api", "event", "queue", "cron", "noop")
+TRIGGER_TYPES = ("http", "api", "queue", "subscribe", "event", "cron", "state", "stream")
+
+
+@dataclass(frozen=True, slots=True)
+class TriggerSpec:
+    """One engine trigger of a step: its type, its engine config and its function-id label."""
+
+    type: str
+    config: dict[str, Any]
+    label: str
+    index: int
+    condition: Callable[..., Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """A loaded, valid step."""
+
+    name: str
+    file: str
+    handler: Callable[..., Any]
+    triggers: tuple[TriggerSpec, ...]
+    flows: tuple[str, ...] = ()
+    description: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    def function_id(self, trigger: TriggerSpec) -> str:
+        return f"steps::{self.name}::trigger::{trigger.label}"
+
+
+class _Problems:
+    """Collects every problem of one config so the user sees them all at once."""
+
+    def __init__(self) -> None:
+        self.items: list[str] = []
+
+    def add(self, message: str) -> None:
+        self.items.append(message)
+
+    def string(self, where: dict[str, Any], key: str, prefix: str = "") -> str | None:
+        value = where.get(key)
+        if not isinstance(value, str) or not value.strip():
+            self.add(f"{prefix}'{key}' must be a non-empty string (got {value!r})")
+            return None
+        return value
+
+    def topics(self, where: dict[str, Any], prefix: str = "") -> list[str]:
+        """``topic`` (string) or ``subscribes`` (list of strings)."""
+        if "topic" in where:
+            topic = self.string(where, "topic", prefix)
+            return [topic] if topic else []
+        subscribes = where.get("subscribes")
+        if (
+            not isinstance(subscribes, list)
+            or not subscribes
+            or not all(isinstance(t, str) and t.strip() for t in subscribes)
+        ):
+            self.add(
+                f"{prefix}needs 'topic' (a string) or 'subscribes' (a non-empty list of strings), "
+                f"got {subscribes!r}"
+            )
+            return []
+        return subscribes
+
+    def condition(self, where: dict[str, Any], prefix: str = "") -> Callable[..., Any] | None:
+        condition = where.get("condition")
+        if condition is not None and not callable(condition):
+            self.add(f"{prefix}'condition' must be a function (got {type(condition).__name__})")
+            return None
+        return condition
+
+
+def _cron_expression(problems: _Problems, expression: str | None, prefix: str) -> str | None:
+    """6 or 7 fields (seconds first); a classic 5-field expression gets ``0`` seconds prepended."""
+    if expression is None:
+        return None
+    fields = expression.split()
+    if len(fields) == 5:
+        return "0 " + " ".join(fields)
+    if len(fields) not in (6, 7):
+        problems.add(f"{prefix}cron expression {expression!r} must have 5, 6 or 7 fields")
+        return None
+    return " ".join(fields)
+
+
+def _http_trigger(
+    problems: _Problems, where: dict[str, Any], prefix: str
+) -> tuple[str, dict[str, Any], str] | None:
+    path = problems.string(where, "path", prefix)
+    method = where.get("method", "GET")
+    if not isinstance(method, str) or method.upper() not in HTTP_METHODS:
+        problems.add(f"{prefix}'method' must be one of {', '.join(sorted(HTTP_METHODS))} (got {method!r})")
+        return None
+    if path is None:
+        return None
+    method = method.upper()
+    return "http", {"api_path": path.lstrip("/"), "http_method": method}, f"http({method} {path})"
+
+
+def _legacy_triggers(problems: _Problems, config: dict[str, Any]) -> list[tuple[str, dict[str, Any], str]]:
+    """The triggers of a single-``type`` config."""
+    step_type = config.get("type")
+    if step_type not in STEP_TYPES:
+        problems.add(
+            f"'type' must be one of {', '.join(STEP_TYPES)} (got {step_type!r}), or use a 'triggers' list"
+        )
+        return []
+    if step_type == "api":
+        http = _http_trigger(problems, config, "")
+        return [http] if http else []
+    if step_type == "event":
+        return [("subscribe", {"topic": t}, f"subscribe({t})") for t in problems.topics(config)]
+    if step_type == "queue":
+        extra = (
+            {"queue_config": config["queue_config"]} if isinstance(config.get("queue_config"), dict) else {}
+        )
+        return [("queue", {"topic": t, **extra}, f"queue({t})") for t in problems.topics(config)]
+    if step_type == "cron":
+        expression = _cron_expression(problems, problems.string(config, "cron"), "")
+        return [("cron", {"expression": expression}, f"cron({expression})")] if expression else []
+    return []
+
+
+def _listed_trigger(problems: _Problems, index: int, trigger: Any) -> list[tuple[str, dict[str, Any], str]]:
+    """The engine trigger(s) of one entry of a ``triggers`` list."""
+    prefix = f"triggers[{index}]: "
+    if not isinstance(trigger, dict):
+        problems.add(f"{prefix}must be an object (got {type(trigger).__name__})")
+        return []
+    kind = trigger.get("type")
+    if kind in ("http", "api"):
+        http = _http_trigger(problems, trigger, prefix)
+        return [http] if http else []
+    if kind in ("subscribe", "event"):
+        return [("subscribe", {"topic": t}, f"subscribe({t})") for t in problems.topics(trigger, prefix)]
+    if kind == "queue":
+        extra = {"queue_config": trigger["config"]} if isinstance(trigger.get("config"), dict) else {}
+        return [("queue", {"topic": t, **extra}, f"queue({t})") for t in problems.topics(trigger, prefix)]
+    if kind == "cron":
+        key = "expression" if "expression" in trigger else "cron"
+        expression = _cron_expression(problems, problems.string(trigger, key, prefix), prefix)
+        return [("cron", {"expression": expression}, f"cron({expression})")] if expression else []
+    if kind == "state":
+        filters = {k: trigger[k] for k in ("scope", "key") if isinstance(trigger.get(k), str)}
+        return [("state", filters, "state")]
+    if kind == "stream":
+        name_key = "stream_name" if "stream_name" in trigger else "streamName"
+        stream_name = problems.string(trigger, name_key, prefix)
+        if stream_name is None:
+            return []
+        filters = {"stream_name": stream_name}
+        for wire, alias in (("group_id", "groupId"), ("item_id", "itemId")):
+            value = trigger.get(wire, trigger.get(alias))
+            if isinstance(value, str) and value:
+                filters[wire] = value
+        return [("stream", filters, f"stream({stream_name})")]
+    problems.add(f"{prefix}'type' must be one of {', '.join(TRIGGER_TYPES)} (got {kind!r})")
+    return []
+
+
+def _json_safe(config: dict[str, Any]) -> dict[str, Any]:
+    """The config's JSON-representable entries (functions and schemas classes are left out)."""
+    safe: dict[str, Any] = {}
+    for key, value in config.items():
+        try:
+            orjson.dumps(value)
+        except TypeError:
+            continue
+        safe[key] = value
+    return safe
+
+
+def build_step(config: Any, handler: Any, file: str) -> Step:
+    """Validate a step file's ``config`` and ``handler``; raises :class:`StepError` listing every problem."""
+    if not isinstance(config, dict):
+        raise StepError(file, f"'config' must be a dict (got {type(config).__name__})")
+    problems = _Problems()
+    name = problems.string(config, "name")
+    if not callable(handler):
+        problems.add(f"'handler' must be a function (got {type(handler).__name__})")
+    flows = config.get("flows", [])
+    if not isinstance(flows, list) or not all(isinstance(f, str) for f in flows):
+        problems.add(f"'flows' must be a list of strings (got {flows!r})")
+        flows = []
+    built: list[tuple[tuple[str, dict[str, Any], str], Callable[..., Any] | None]] = []
+    if "triggers" in config:
+        entries = config["triggers"]
+        if not isinstance(entries, list):
+            problems.add(f"'triggers' must be a list (got {type(entries).__name__})")
+            entries = []
+        for i, entry in enumerate(entries):
+            condition = problems.condition(entry, f"triggers[{i}]: ") if isinstance(entry, dict) else None
+            built.extend((made, condition) for made in _listed_trigger(problems, i, entry))
+    else:
+        condition = problems.condition(config)
+        built.extend((made, condition) for made in _legacy_triggers(problems, config))
+    specs: list[TriggerSpec] = []
+    labels: set[str] = set()
+    for index, ((kind, trigger_config, label), condition) in enumerate(built):
+        if condition is not None and kind == "subscribe":
+            problems.add(f"a 'condition' is not supported on subscribe triggers ({label})")
+        unique = label if label not in labels else f"{label}-{index}"
+        labels.add(unique)
+        specs.append(TriggerSpec(kind, trigger_config, unique, index, condition))
+    if problems.items:
+        raise StepError(file, "invalid config: " + "; ".join(problems.items))
+    assert name is not None
+    description = config.get("description")
+    return Step(
+        name=name,
+        file=file,
+        handler=handler,
+        triggers=tuple(specs),
+        flows=tuple(flows),
+        description=description if isinstance(description, str) else None,
+        metadata={**_json_safe(config), "filePath": file},
+    )
