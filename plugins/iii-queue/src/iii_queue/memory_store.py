@@ -77,7 +77,7 @@ class MemoryStore(QueueStore):
         while state.delayed and state.delayed[0][0] <= now:
             _, _, message_id = heapq.heappop(state.delayed)
             if message_id in state.messages and message_id not in state.in_flight:
-                state.ready.append(message_id)
+                state.ready.appendleft(message_id)
         while state.expiries and state.expiries[0][0] <= now:
             deadline, _, message_id = heapq.heappop(state.expiries)
             if state.in_flight.get(message_id) == deadline:
@@ -113,10 +113,8 @@ class MemoryStore(QueueStore):
             if message is None:
                 continue
             group = group_of(message)
-            if group in seen_groups:
-                continue
-            seen_groups.add(group)
-            if state.locks.get(group, message_id) == message_id:
+            if group not in seen_groups and state.locks.get(group, message_id) == message_id:
+                seen_groups.add(group)
                 state.locks[group] = message_id
                 chosen.append(message_id)
         for message_id in chosen:
