@@ -6,8 +6,8 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
-
 from iii_steps import ReconnectPolicy, Worker
+
 from tests.conftest import EngineProcess
 
 KERNEL_CONFIG = "port: {ENGINE_PORT}\nmodules: []\n"

@@ -10,7 +10,6 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-
 from iii_steps import (
     ChannelReader,
     InvocationTimeout,
@@ -22,6 +21,7 @@ from iii_steps import (
 )
 from iii_steps.logger import Logger
 from iii_steps.tracing import set_current_trace
+
 from tests.conftest import EngineProcess
 
 
@@ -49,7 +49,9 @@ async def test_worker_to_worker_call(kernel: EngineProcess, make_worker: Callabl
     assert described["metadata"] == {"team": "maths"}
 
 
-async def test_errors_are_raised_with_their_code(kernel: EngineProcess, make_worker: Callable[..., Worker]) -> None:
+async def test_errors_are_raised_with_their_code(
+    kernel: EngineProcess, make_worker: Callable[..., Worker]
+) -> None:
     server = make_worker(kernel.ws_url)
 
     async def fail(data: Any) -> None:
@@ -116,7 +118,9 @@ async def test_incoming_invocations_run_concurrently(
     assert time.monotonic() - started < 2.0
 
 
-async def test_worker_metadata_reaches_the_engine(kernel: EngineProcess, make_worker: Callable[..., Worker]) -> None:
+async def test_worker_metadata_reaches_the_engine(
+    kernel: EngineProcess, make_worker: Callable[..., Worker]
+) -> None:
     worker = make_worker(kernel.ws_url, name="orders-worker", project_name="orders")
     await worker.start()
     for _ in range(50):
@@ -165,7 +169,9 @@ async def test_trace_context_propagates_through_calls(
     assert seen["baggage"] == "tenant=acme"
 
 
-async def test_data_channel_between_workers(kernel: EngineProcess, make_worker: Callable[..., Worker]) -> None:
+async def test_data_channel_between_workers(
+    kernel: EngineProcess, make_worker: Callable[..., Worker]
+) -> None:
     consumer = make_worker(kernel.ws_url)
 
     async def consume(data: dict[str, Any]) -> dict[str, Any]:
@@ -215,7 +221,9 @@ async def test_custom_trigger_type_owner_hears_triggers(
         if registered:
             break
         await asyncio.sleep(0.02)
-    assert [(t.id, t.function_id, t.config) for t in registered] == [(trigger_id, "github::push", {"path": "/gh"})]
+    assert [(t.id, t.function_id, t.config) for t in registered] == [
+        (trigger_id, "github::push", {"path": "/gh"})
+    ]
     user.unregister_trigger(trigger_id)
     for _ in range(100):
         if removed:

@@ -8,13 +8,13 @@ from collections.abc import Callable
 from typing import Any
 
 from iii_steps import RemoteError, Worker
-from tests.conftest import EngineProcess
 
+from tests.conftest import EngineProcess
 from tests.sdk.conftest import KERNEL_CONFIG
 
 
-async def _wait_for(predicate: Callable[[], Any], timeout: float = 10.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
+async def _wait_for(predicate: Callable[[], Any], within: float = 10.0) -> None:
+    deadline = asyncio.get_running_loop().time() + within
     while not predicate():
         assert asyncio.get_running_loop().time() < deadline, "condition not reached in time"
         await asyncio.sleep(0.02)
