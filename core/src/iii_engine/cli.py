@@ -20,14 +20,26 @@ OBSERVABILITY_CLASS = "modules::observability::OtelModule"
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="iii", description="The iii engine (Python).")
-    group = parser.add_mutually_exclusive_group()
-    group.add_argument("-c", "--config", metavar="PATH", help="config file (default: ./config.yaml when present)")
-    group.add_argument("--use-default-config", action="store_true", help="run the default module set, no file")
     parser.add_argument(
-        "-v", "--version", action="version", version=REFERENCE_VERSION, help="print the protocol version and exit"
+        "-c", "--config", metavar="PATH", help="config file (default: ./config.yaml when present)"
     )
-    parser.add_argument("command", nargs="?", choices=["run", "modules"], default="run",
-                        help="run (default) or modules: list installed modules and adapters")
+    parser.add_argument(
+        "--use-default-config", action="store_true", help="run the default module set, no file"
+    )
+    parser.add_argument(
+        "-v",
+        "--version",
+        action="version",
+        version=REFERENCE_VERSION,
+        help="print the protocol version and exit",
+    )
+    parser.add_argument(
+        "command",
+        nargs="?",
+        choices=["run", "modules"],
+        default="run",
+        help="run (default) or modules: list installed modules and adapters",
+    )
     return parser
 
 
@@ -78,14 +90,19 @@ async def serve(config: EngineConfig) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.use_default_config and args.config:
+        parser.error("the argument '--use-default-config' cannot be used with '--config <PATH>'")
     if args.command == "modules":
         list_modules()
         return 0
     try:
         config, reason = choose_config(args)
         configure_from(config)
-        get_logger("iii::engine").info(f"iii engine {__version__} (protocol {REFERENCE_VERSION}) using {reason}")
+        get_logger("iii::engine").info(
+            f"iii engine {__version__} (protocol {REFERENCE_VERSION}) using {reason}"
+        )
         asyncio.run(serve(config))
     except StartupError as exc:
         print(f"error: {exc}", file=sys.stderr)

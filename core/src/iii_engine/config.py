@@ -216,7 +216,7 @@ def parse_config(text: str, source: str, environ: Mapping[str, str] | None = Non
         document = _yaml().load(text)
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
-        line = f":{mark.line + 1}" if mark is not None else ""
+        line = f", line {mark.line + 1}" if mark is not None else ""
         raise StartupError(f"Failed to parse config file '{source}'{line}: {exc.problem or exc}") from None
     except Exception as exc:  # ruamel raises a few unmarked errors (duplicate keys, bad chars)
         raise StartupError(f"Failed to parse config file '{source}': {exc}") from None
@@ -272,5 +272,7 @@ def default_config(class_names: list[str]) -> EngineConfig:
     source = "<default config>"
     return EngineConfig(
         source=source,
-        modules=[ModuleEntry(name, ConfigView(None, Location(source)), Location(source)) for name in class_names],
+        modules=[
+            ModuleEntry(name, ConfigView(None, Location(source)), Location(source)) for name in class_names
+        ],
     )

@@ -96,7 +96,9 @@ class Engine:
         ``handler`` is ``async def handler(invocation) -> result``; return ``None`` for "no
         result", raise :class:`InvocationError` for an error body.
         """
-        function = Function(function_id, handler, description, request_format, response_format, metadata, worker_id)
+        function = Function(
+            function_id, handler, description, request_format, response_format, metadata, worker_id
+        )
         previous = self.functions.add(function)
         if previous is not None and previous.worker_id != worker_id:
             self._log.warning("function overwritten", function=function_id)
@@ -123,7 +125,9 @@ class Engine:
         source: str = "engine",
     ) -> Any:
         """Call a function (engine or worker) and return its result; raises InvocationError."""
-        return await self._invoke(Invocation(function_id, data, traceparent=traceparent, baggage=baggage, source=source))
+        return await self._invoke(
+            Invocation(function_id, data, traceparent=traceparent, baggage=baggage, source=source)
+        )
 
     async def invoke_invocation(self, invocation: Invocation) -> Any:
         """Call with a prepared :class:`Invocation` (the worker protocol uses this)."""
@@ -131,13 +135,17 @@ class Engine:
 
     def invoke_void(self, function_id: str, data: Any, *, source: str = "engine", **context: Any) -> None:
         """Fire and forget: run the call in the background, log (at debug) if it fails."""
-        self.spawn(self._void(Invocation(function_id, data, source=source, **context)), name=f"void:{function_id}")
+        self.spawn(
+            self._void(Invocation(function_id, data, source=source, **context)), name=f"void:{function_id}"
+        )
 
     async def _void(self, invocation: Invocation) -> None:
         try:
             await self._invoke(invocation)
         except InvocationError as exc:
-            self._log.debug("fire-and-forget call failed", function=invocation.function_id, error=exc.to_body())
+            self._log.debug(
+                "fire-and-forget call failed", function=invocation.function_id, error=exc.to_body()
+            )
 
     async def _dispatch(self, invocation: Invocation) -> Any:
         function = self.functions.get(invocation.function_id)
@@ -164,7 +172,9 @@ class Engine:
             return await self._invoke(Invocation(trigger.function_id, payload, source=source, **context))
         except InvocationError as exc:
             self._log.warning(
-                "triggered function failed", function=trigger.function_id, trigger_type=trigger.trigger_type,
+                "triggered function failed",
+                function=trigger.function_id,
+                trigger_type=trigger.trigger_type,
                 error=exc.to_body(),
             )
             return None
@@ -182,19 +192,30 @@ class Engine:
                 return future
         return None
 
-    async def enqueue(self, queue: str, function_id: str, data: Any, traceparent: str | None, baggage: str | None) -> str:
+    async def enqueue(
+        self, queue: str, function_id: str, data: Any, traceparent: str | None, baggage: str | None
+    ) -> str:
         """The worker protocol's ``enqueue`` action, delegated to the module that takes it."""
         pending = self.hook.iii_enqueue(
-            engine=self, queue=queue, function_id=function_id, data=data, traceparent=traceparent, baggage=baggage
+            engine=self,
+            queue=queue,
+            function_id=function_id,
+            data=data,
+            traceparent=traceparent,
+            baggage=baggage,
         )
         if pending is None:
             raise InvocationError("enqueue_error", "QueueModule not loaded")
         return await pending
 
-    def remote_function(self, worker: WorkerConnection, function_id: str, invocation: Any) -> FunctionHandler | None:
+    def remote_function(
+        self, worker: WorkerConnection, function_id: str, invocation: Any
+    ) -> FunctionHandler | None:
         if not isinstance(invocation, dict):
             raise ConfigError("'invocation' must be an object")
-        return self.hook.iii_remote_function(engine=self, worker=worker, function_id=function_id, invocation=invocation)
+        return self.hook.iii_remote_function(
+            engine=self, worker=worker, function_id=function_id, invocation=invocation
+        )
 
     def telemetry_frame(self, worker: WorkerConnection, kind: str, payload: bytes) -> None:
         try:
@@ -238,14 +259,18 @@ class Engine:
         """Bind a trigger through its type's owner; raises TriggerError when refused."""
         trigger_type = self.triggers.types.get(trigger.trigger_type)
         if trigger_type is None:
-            self._log.error("trigger type not found", trigger_type=trigger.trigger_type, trigger_id=trigger.id)
+            self._log.error(
+                "trigger type not found", trigger_type=trigger.trigger_type, trigger_id=trigger.id
+            )
             raise TriggerError(f"Trigger type '{trigger.trigger_type}' not found")
         if trigger.id in self.triggers.triggers:
             await self.unregister_trigger(trigger.id)
         try:
             await trigger_type.owner.register_trigger(trigger)
         except TriggerError as exc:
-            self._log.error("trigger refused", trigger_type=trigger.trigger_type, trigger_id=trigger.id, error=str(exc))
+            self._log.error(
+                "trigger refused", trigger_type=trigger.trigger_type, trigger_id=trigger.id, error=str(exc)
+            )
             raise
         self.triggers.triggers[trigger.id] = trigger
         self._notify("iii_trigger_registered", trigger=trigger)
@@ -327,11 +352,14 @@ class Engine:
             if name not in listed:
                 entries.append(ModuleEntry(name, ConfigView(None, always), always))
         for index, entry in enumerate(entries):
-            factory = resolve(MODULE_GROUP, entry.class_name)
+            try:
+                factory = resolve(MODULE_GROUP, entry.class_name)
+            except StartupError as exc:
+                raise StartupError(f"{entry.location}: {exc}") from None
             try:
                 instance = factory(self, entry.config)
-            except ConfigError as exc:
-                raise StartupError(f"failed to create module '{entry.class_name}': {exc.message}") from None
+            except Exception as exc:
+                raise self._startup_error("create", entry, exc) from None
             self.plugin_manager.register(instance, name=f"{index}:{entry.class_name}")
             self.modules.append(LoadedModule(entry, instance))
 
@@ -345,12 +373,22 @@ class Engine:
                     if inspect.isawaitable(result):
                         result = await result
                     results.append(result)
-            except (ConfigError, StartupError) as exc:
-                message = exc.message if isinstance(exc, ConfigError) else str(exc)
-                raise StartupError(f"failed to {verb} module '{module.name}': {message}") from None
-            except OSError as exc:
-                raise StartupError(f"failed to {verb} module '{module.name}': {exc}") from None
+            except Exception as exc:
+                raise self._startup_error(verb, module.entry, exc) from None
         return results
+
+    def _startup_error(self, verb: str, entry: ModuleEntry, exc: Exception) -> StartupError:
+        """A start-up failure as one line naming the module and where it is configured;
+        unexpected exceptions keep their traceback in the debug log."""
+        where = ""
+        if isinstance(exc, ConfigError):
+            detail = exc.message
+        elif isinstance(exc, StartupError | OSError):
+            detail, where = str(exc), f"{entry.location}: "
+        else:
+            detail, where = f"{type(exc).__name__}: {exc}", f"{entry.location}: "
+            self._log.debug("module failure", module=entry.class_name, exc_info=exc)
+        return StartupError(f"{where}failed to {verb} module '{entry.class_name}': {detail}")
 
     async def start(self) -> None:
         """Initialise, register and start every module, then open the worker port."""
@@ -359,7 +397,9 @@ class Engine:
         await self._call_each("iii_module_register", self.modules, "initialize")
         await self._call_each("iii_module_start", self.modules, "start")
         middlewares: list[Middleware] = [
-            mw for mw in await self._call_each("iii_invocation_middleware", self.modules, "start") if mw is not None
+            mw
+            for mw in await self._call_each("iii_invocation_middleware", self.modules, "start")
+            if mw is not None
         ]
         self._invoke = chain(middlewares, self._dispatch)
         self.spawn(self.channels.run_sweeper(), name="channel-sweeper")

@@ -25,13 +25,15 @@ class Input:
 
     def __init__(self, function_id: str, data: Any) -> None:
         if not isinstance(data, dict):
-            raise deserialization_error(function_id, f"invalid type: expected an object, got {_json_kind(data)}")
+            raise deserialization_error(
+                function_id, f"invalid type: expected an object, got {_json_kind(data)}"
+            )
         self.function_id = function_id
         self.data = data
 
     def required(self, key: str, kind: type | tuple[type, ...] | None = None) -> Any:
         value = self.data.get(key, _MISSING)
-        if value is _MISSING or value is None and kind is not None:
+        if value is _MISSING or (value is None and kind is not None):
             raise deserialization_error(self.function_id, f"missing field `{key}`")
         return self._check(key, value, kind)
 
@@ -60,7 +62,9 @@ class Input:
 
 
 def deserialization_error(function_id: str, detail: str) -> InvocationError:
-    return InvocationError("deserialization_error", f"Failed to deserialize input for {function_id}: {detail}")
+    return InvocationError(
+        "deserialization_error", f"Failed to deserialize input for {function_id}: {detail}"
+    )
 
 
 def _json_kind(value: Any) -> str:

@@ -11,7 +11,14 @@ from typing import Any, TextIO
 import structlog
 
 LEVELS = {"trace": 5, "debug": 10, "info": 20, "warn": 30, "warning": 30, "error": 40, "critical": 50}
-_LABELS = {"debug": "DEBUG", "info": "INFO", "warning": "WARN", "error": "ERROR", "critical": "ERROR", "exception": "ERROR"}
+_LABELS = {
+    "debug": "DEBUG",
+    "info": "INFO",
+    "warning": "WARN",
+    "error": "ERROR",
+    "critical": "ERROR",
+    "exception": "ERROR",
+}
 
 
 class LevelFilter:
@@ -50,8 +57,10 @@ class LevelFilter:
 
 def _render_default(_logger: Any, method: str, event: dict[str, Any]) -> str:
     now = time.time()
-    clock = time.strftime("%I:%M:%S", time.localtime(now)) + f".{int(now * 1000) % 1000:03d} " + time.strftime(
-        "%p", time.localtime(now)
+    clock = (
+        time.strftime("%I:%M:%S", time.localtime(now))
+        + f".{int(now * 1000) % 1000:03d} "
+        + time.strftime("%p", time.localtime(now))
     )
     name = event.pop("logger", "iii")
     target = event.pop("function", None) or name
@@ -74,7 +83,8 @@ def _render_json(_logger: Any, method: str, event: dict[str, Any]) -> str:
     event.pop("exc_info", None)
     message = event.pop("event", "")
     record = {
-        "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + f".{int(time.time() * 1000) % 1000:03d}Z",
+        "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime())
+        + f".{int(time.time() * 1000) % 1000:03d}Z",
         "level": _LABELS.get(method, method.upper()),
         "fields": {"message": message, **event},
         "target": target,

@@ -109,7 +109,10 @@ def resolve(group: str, name: str) -> Any:
     kind = "module" if group == MODULE_GROUP else "adapter"
     provider = KNOWN_PROVIDERS.get(name)
     if provider:
-        raise StartupError(f"Unknown {kind} class: {name}. It is provided by the '{provider}' distribution: pip install {provider}")
+        raise StartupError(
+            f"Unknown {kind} class: {name}. It is provided by the '{provider}' distribution: "
+            f"pip install {provider}"
+        )
     available = sorted(installed_names(group))
     raise StartupError(
         f"Unknown {kind} class: {name}. No installed distribution provides it "

@@ -36,7 +36,11 @@ def invocation_result(
     baggage: str | None = None,
 ) -> dict[str, Any]:
     """``invocationresult``: ``result`` omitted when ``None`` (no result), ``error`` when absent."""
-    message: dict[str, Any] = {"type": "invocationresult", "invocation_id": invocation_id, "function_id": function_id}
+    message: dict[str, Any] = {
+        "type": "invocationresult",
+        "invocation_id": invocation_id,
+        "function_id": function_id,
+    }
     if error is not None:
         message["error"] = error
     elif result is not None:

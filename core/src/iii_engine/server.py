@@ -69,7 +69,9 @@ class WorkerServer:
             query = parse_qs(url.query)
             key, direction = query.get("key", [None])[0], query.get("dir", [None])[0]
             if not key or direction not in ("read", "write"):
-                return connection.respond(HTTPStatus.BAD_REQUEST, "Invalid query: key and dir=read|write are required\n")
+                return connection.respond(
+                    HTTPStatus.BAD_REQUEST, "Invalid query: key and dir=read|write are required\n"
+                )
             if self.engine.channels.lookup(url.path[len(CHANNEL_PREFIX) :], key) is None:
                 return connection.respond(HTTPStatus.NOT_FOUND, "Channel not found\n")
             return None

@@ -81,7 +81,9 @@ class WorkerConnection:
         await self._forward({"type": "registertrigger", **trigger.describe()})
 
     async def unregister_trigger(self, trigger: Trigger) -> None:
-        await self._forward({"type": "unregistertrigger", "id": trigger.id, "trigger_type": trigger.trigger_type})
+        await self._forward(
+            {"type": "unregistertrigger", "id": trigger.id, "trigger_type": trigger.trigger_type}
+        )
 
     async def _forward(self, message: dict[str, Any]) -> None:
         if not self.closed:
@@ -141,8 +143,11 @@ class WorkerConnection:
             await self.send({"type": "pong"})
         elif kind == "triggerregistrationresult":
             if message.get("error"):
-                self._log.warning("trigger registration failed on its owner", trigger_id=message.get("id"),
-                                  error=message.get("error"))
+                self._log.warning(
+                    "trigger registration failed on its owner",
+                    trigger_id=message.get("id"),
+                    error=message.get("error"),
+                )
         elif kind in ("registerservice", "pong", "workerregistered"):
             pass
         else:
@@ -153,7 +158,9 @@ class WorkerConnection:
         if future is None:
             future = self.engine.find_pending(message.get("invocation_id"))
         if future is None or future.done():
-            self._log.debug("result for unknown invocation dropped", invocation_id=message.get("invocation_id"))
+            self._log.debug(
+                "result for unknown invocation dropped", invocation_id=message.get("invocation_id")
+            )
             return
         error = message.get("error")
         if error is not None:
@@ -198,7 +205,9 @@ class WorkerConnection:
         except Exception as exc:
             self._log.exception("invocation failed inside the engine", function=invocation.function_id)
             if reply_to is not None:
-                await self._reply(reply_to, invocation, error={"code": "invocation_error", "message": str(exc)})
+                await self._reply(
+                    reply_to, invocation, error={"code": "invocation_error", "message": str(exc)}
+                )
             return
         if reply_to is not None:
             await self._reply(reply_to, invocation, result=result)
@@ -206,12 +215,16 @@ class WorkerConnection:
     async def _enqueue(
         self, message: dict[str, Any], function_id: str, data: Any, invocation_id: Any, action: dict[str, Any]
     ) -> None:
-        invocation = Invocation(function_id, data, traceparent=message.get("traceparent"), baggage=message.get("baggage"))
+        invocation = Invocation(
+            function_id, data, traceparent=message.get("traceparent"), baggage=message.get("baggage")
+        )
         try:
             queue = action.get("queue")
             if not isinstance(queue, str):
                 raise InvocationError("enqueue_error", "enqueue action needs a 'queue' name")
-            receipt = await self.engine.enqueue(queue, function_id, data, invocation.traceparent, invocation.baggage)
+            receipt = await self.engine.enqueue(
+                queue, function_id, data, invocation.traceparent, invocation.baggage
+            )
         except InvocationError as exc:
             if isinstance(invocation_id, str):
                 await self._reply(invocation_id, invocation, error=exc.to_body())
@@ -265,12 +278,22 @@ class WorkerConnection:
         self.engine.register_function(function_id, handler, worker_id=self.id, **described)
 
     async def _on_register_trigger(self, message: dict[str, Any]) -> None:
-        trigger_id, trigger_type, function_id = message.get("id"), message.get("trigger_type"), message.get("function_id")
-        if not (isinstance(trigger_id, str) and isinstance(trigger_type, str) and isinstance(function_id, str)):
-            self._log.warning("registertrigger without id, trigger_type or function_id dropped", worker_id=self.id)
+        trigger_id, trigger_type, function_id = (
+            message.get("id"),
+            message.get("trigger_type"),
+            message.get("function_id"),
+        )
+        if not (
+            isinstance(trigger_id, str) and isinstance(trigger_type, str) and isinstance(function_id, str)
+        ):
+            self._log.warning(
+                "registertrigger without id, trigger_type or function_id dropped", worker_id=self.id
+            )
             return
         config = message.get("config")
-        trigger = Trigger(trigger_id, trigger_type, function_id, {} if config is None else config, worker_id=self.id)
+        trigger = Trigger(
+            trigger_id, trigger_type, function_id, {} if config is None else config, worker_id=self.id
+        )
         try:
             await self.engine.register_trigger(trigger)
         except TriggerError as exc:
@@ -313,7 +336,9 @@ class WorkerConnection:
             self.metadata["pid"] = pid
         telemetry = data.get("telemetry")
         if isinstance(telemetry, dict):
-            self.metadata["telemetry"] = {k: telemetry.get(k) for k in ("language", "project_name", "framework")}
+            self.metadata["telemetry"] = {
+                k: telemetry.get(k) for k in ("language", "project_name", "framework")
+            }
 
     def describe(self) -> dict[str, Any]:
         """The item shape of ``engine::workers::list``."""

@@ -35,13 +35,19 @@ class WorkerModule(Module):
     @hookimpl
     def iii_module_register(self) -> None:
         register = self.engine.register_function
-        register("engine::channels::create", self.create_channel, description="Create a streaming channel pair")
+        register(
+            "engine::channels::create", self.create_channel, description="Create a streaming channel pair"
+        )
         register("engine::functions::list", self.list_functions, description="List all functions")
         register("engine::workers::list", self.list_workers, description="List all workers with metrics")
         register("engine::triggers::list", self.list_triggers, description="List all triggers")
         register("engine::workers::register", self.register_worker, description="Register worker metadata")
-        self.engine.register_trigger_type(FUNCTIONS_AVAILABLE, "Fires when the set of functions changes", self)
-        self.engine.register_trigger_type(WORKERS_AVAILABLE, "Fires when workers connect, disconnect or update", self)
+        self.engine.register_trigger_type(
+            FUNCTIONS_AVAILABLE, "Fires when the set of functions changes", self
+        )
+        self.engine.register_trigger_type(
+            WORKERS_AVAILABLE, "Fires when workers connect, disconnect or update", self
+        )
 
     @hookimpl
     def iii_module_start(self) -> None:
@@ -86,12 +92,16 @@ class WorkerModule(Module):
         data = Input(invocation.function_id, invocation.data)
         buffer_size = data.optional("buffer_size", int)
         if buffer_size is not None and buffer_size < 0:
-            raise deserialization_error(invocation.function_id, f"invalid value: integer `{buffer_size}`, expected u64")
+            raise deserialization_error(
+                invocation.function_id, f"invalid value: integer `{buffer_size}`, expected u64"
+            )
         channel = self.engine.channels.create(buffer_size)
         return {"writer": channel.ref("write"), "reader": channel.ref("read")}
 
     async def list_functions(self, invocation: Invocation) -> dict[str, Any]:
-        include_internal = Input(invocation.function_id, invocation.data).optional("include_internal", bool, False)
+        include_internal = Input(invocation.function_id, invocation.data).optional(
+            "include_internal", bool, False
+        )
         return {
             "functions": [
                 f.describe()
@@ -108,7 +118,9 @@ class WorkerModule(Module):
         return {"workers": workers, "timestamp": int(time.time() * 1000)}
 
     async def list_triggers(self, invocation: Invocation) -> dict[str, Any]:
-        include_internal = Input(invocation.function_id, invocation.data).optional("include_internal", bool, False)
+        include_internal = Input(invocation.function_id, invocation.data).optional(
+            "include_internal", bool, False
+        )
         return {
             "triggers": [
                 t.describe()
