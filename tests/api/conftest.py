@@ -1,0 +1,106 @@
+"""Fixtures for the REST API tests: an engine with RestApiModule + HttpFunctionsModule, iii-sdk
+workers, and an aiohttp client."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
+
+import aiohttp
+import pytest
+from iii import InitOptions, register_worker
+from iii.iii import III
+
+from tests.conftest import EngineProcess
+
+API_CONFIG = """
+port: {ENGINE_PORT}
+modules:
+  - class: modules::api::RestApiModule
+    config:
+      host: 127.0.0.1
+      port: {HTTP_PORT}
+      default_timeout: %(timeout)d
+      concurrency_request_limit: %(limit)d
+      body_limit: %(body_limit)d
+%(cors)s
+  - class: modules::http_functions::HttpFunctionsModule
+    config:
+      security:
+        url_allowlist: [localhost, 127.0.0.1]
+        block_private_ips: false
+        require_https: false
+"""
+
+
+def api_config(*, timeout: int = 30000, limit: int = 1024, body_limit: int = 1024 * 1024, cors: str = "") -> str:
+    return API_CONFIG % {"timeout": timeout, "limit": limit, "body_limit": body_limit, "cors": cors}
+
+
+class Api:
+    """A running engine plus helpers to reach its HTTP port and attach workers."""
+
+    def __init__(self, engine: EngineProcess, session: aiohttp.ClientSession) -> None:
+        self.engine = engine
+        self.session = session
+        self.workers: list[III] = []
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.engine.ports['HTTP_PORT']}"
+
+    def worker(self) -> III:
+        client = register_worker(self.engine.ws_url, InitOptions(invocation_timeout_ms=10000, otel={"enabled": False}))
+        self.workers.append(client)
+        return client
+
+    def route(self, client: III, function_id: str, handler: Callable[..., Any], api_path: str,
+              method: str = "GET", **config: Any) -> Any:
+        client.register_function({"id": function_id}, handler)
+        return client.register_trigger(
+            {"type": "http", "function_id": function_id,
+             "config": {"api_path": api_path, "http_method": method, **config}}
+        )
+
+    async def wait_status(self, path: str, status: int, method: str = "GET", timeout: float = 5.0) -> None:
+        """Poll ``path`` until it answers ``status`` (routes appear and vanish asynchronously)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            async with self.session.request(method, self.url + path) as reply:
+                await reply.read()
+                if reply.status == status:
+                    return
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{method} {path} still answers {reply.status}, expected {status}")
+            await asyncio.sleep(0.05)
+
+    def close(self) -> None:
+        for client in self.workers:
+            client.shutdown()
+
+
+@pytest.fixture
+def start_api(engine_factory: Callable[..., EngineProcess]) -> Iterator[Callable[..., Any]]:
+    apis: list[Api] = []
+    sessions: list[aiohttp.ClientSession] = []
+
+    async def start(**options: Any) -> Api:
+        engine = engine_factory(api_config(**options), wait_ports=("ENGINE_PORT", "HTTP_PORT"))
+        session = aiohttp.ClientSession()
+        sessions.append(session)
+        api = Api(engine, session)
+        apis.append(api)
+        return api
+
+    yield start
+    for api in apis:
+        api.close()
+
+
+@pytest.fixture
+async def api(start_api: Callable[..., Any]) -> AsyncIterator[Api]:
+    api = await start_api()
+    yield api
+    await api.session.close()
