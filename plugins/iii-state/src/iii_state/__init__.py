@@ -7,6 +7,7 @@ Public API for other modules and third-party adapters: :class:`StateAdapter` and
 """
 
 from .adapter import MISSING, ExpiryListener, StateAdapter, or_none
+from .errors import guarded
 from .file_store import FileStore
 from .memory_store import MemoryStore
 from .ops import UpdateOp, apply_ops, parse_ops
@@ -21,6 +22,7 @@ __all__ = [
     "StateAdapter",
     "UpdateOp",
     "apply_ops",
+    "guarded",
     "or_none",
     "parse_ops",
 ]

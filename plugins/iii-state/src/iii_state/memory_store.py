@@ -83,7 +83,7 @@ class MemoryStore(StateAdapter):
         return list(items.values())
 
     async def list_scopes(self, prefix: str = "") -> list[str]:
-        return [scope for scope in self._scopes if scope.startswith(prefix)]
+        return [scope for scope, items in self._scopes.items() if items and scope.startswith(prefix)]
 
     # -- internals ---------------------------------------------------------------------------
 

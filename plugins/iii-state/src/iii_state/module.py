@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
 from typing import Any
 
 from iii_engine import (
@@ -10,7 +9,6 @@ from iii_engine import (
     Engine,
     Input,
     Invocation,
-    InvocationError,
     Module,
     Trigger,
     TriggerError,
@@ -19,6 +17,7 @@ from iii_engine import (
 from iii_engine.input import deserialization_error
 
 from .adapter import MISSING, StateAdapter, or_none
+from .errors import guarded
 from .ops import parse_ops
 
 DEFAULT_ADAPTER = "modules::state::adapters::KvStore"
@@ -33,16 +32,6 @@ def read_ttl(data: Input) -> int | None:
             data.function_id, f"invalid value for `ttl_ms`: {ttl}, expected a positive integer"
         )
     return ttl
-
-
-async def guarded(code: str, prefix: str, operation: Awaitable[Any]) -> Any:
-    """Await a storage call; storage failures become ``{code, "<prefix>: <reason>"}``."""
-    try:
-        return await operation
-    except InvocationError:
-        raise
-    except Exception as exc:
-        raise InvocationError(code, f"{prefix}: {exc}") from exc
 
 
 class StateModule(Module):
