@@ -1,1 +1,5 @@
-"""Observability module (OpenTelemetry traces, metrics, logs) for the iii engine"""
+"""Observability module (OpenTelemetry traces, metrics and logs) for the iii engine."""
+
+from .module import OtelModule
+
+__all__ = ["OtelModule"]

@@ -1,0 +1,269 @@
+"""The in-memory span store: engine spans and worker-sent spans, oldest evicted first."""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
+from opentelemetry.trace import StatusCode
+
+from .values import display
+
+_STATUS_NAMES = {StatusCode.UNSET: "unset", StatusCode.OK: "ok", StatusCode.ERROR: "error"}
+
+
+@dataclass(slots=True)
+class SpanEvent:
+    name: str
+    timestamp_unix_nano: int
+    attributes: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class SpanLink:
+    trace_id: str
+    span_id: str
+    trace_state: str | None = None
+    attributes: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class SpanRecord:
+    """One finished span, whatever produced it. Ids are lowercase hex."""
+
+    trace_id: str
+    span_id: str
+    parent_span_id: str | None
+    name: str
+    start_time_unix_nano: int
+    end_time_unix_nano: int
+    status: str = "unset"
+    status_description: str | None = None
+    attributes: Mapping[str, Any] = field(default_factory=dict)
+    service_name: str = "unknown"
+    events: list[SpanEvent] = field(default_factory=list)
+    links: list[SpanLink] = field(default_factory=list)
+    kind: int = 0
+    scope_name: str | None = None
+    scope_version: str | None = None
+    flags: int | None = None
+    resource: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_readable(cls, span: ReadableSpan, service_name: str) -> SpanRecord:
+        """An engine span, converted when it ends (attribute rendering waits for a query)."""
+        context = span.context
+        parent = span.parent
+        scope = span.instrumentation_scope
+        status = span.status
+        return cls(
+            trace_id=format(context.trace_id, "032x"),
+            span_id=format(context.span_id, "016x"),
+            parent_span_id=format(parent.span_id, "016x") if parent is not None else None,
+            name=span.name,
+            start_time_unix_nano=span.start_time or 0,
+            end_time_unix_nano=span.end_time or 0,
+            status=_STATUS_NAMES[status.status_code],
+            status_description=status.description,
+            attributes=span.attributes or {},
+            service_name=service_name,
+            events=[SpanEvent(e.name, e.timestamp, e.attributes or {}) for e in span.events]
+            if span.events
+            else [],
+            links=[
+                SpanLink(
+                    format(link.context.trace_id, "032x"),
+                    format(link.context.span_id, "016x"),
+                    link.context.trace_state.to_header() or None,
+                    link.attributes or {},
+                )
+                for link in span.links
+            ]
+            if span.links
+            else [],
+            kind=span.kind.value,
+            scope_name=scope.name if scope else None,
+            scope_version=scope.version if scope else None,
+            flags=int(context.trace_flags),
+            resource=span.resource.attributes,
+        )
+
+    @property
+    def duration_ms(self) -> float:
+        return max(0, self.end_time_unix_nano - self.start_time_unix_nano) / 1e6
+
+    def is_internal(self) -> bool:
+        attributes = self.attributes
+        function_id = attributes.get("function_id")
+        return attributes.get("iii.function.kind") == "internal" or (
+            isinstance(function_id, str) and function_id.startswith("engine::")
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        """The span object of ``engine::traces::list`` / ``tree``."""
+        described: dict[str, Any] = {
+            "trace_id": self.trace_id,
+            "span_id": self.span_id,
+            "parent_span_id": self.parent_span_id,
+            "name": self.name,
+            "start_time_unix_nano": self.start_time_unix_nano,
+            "end_time_unix_nano": self.end_time_unix_nano,
+            "status": self.status,
+            "attributes": attribute_pairs(self.attributes),
+            "service_name": self.service_name,
+            "events": [
+                {
+                    "name": e.name,
+                    "timestamp_unix_nano": e.timestamp_unix_nano,
+                    "attributes": attribute_pairs(e.attributes),
+                }
+                for e in self.events
+            ],
+            "links": [
+                {
+                    "trace_id": link.trace_id,
+                    "span_id": link.span_id,
+                    "trace_state": link.trace_state,
+                    "attributes": attribute_pairs(link.attributes),
+                }
+                for link in self.links
+            ],
+        }
+        if self.status_description:
+            described["status_description"] = self.status_description
+        if self.scope_name is not None:
+            described["instrumentation_scope_name"] = self.scope_name
+        if self.scope_version is not None:
+            described["instrumentation_scope_version"] = self.scope_version
+        if self.flags is not None:
+            described["flags"] = self.flags
+        return described
+
+
+def attribute_pairs(attributes: Mapping[str, Any]) -> list[list[str]]:
+    return [[key, display(value)] for key, value in attributes.items()]
+
+
+@dataclass
+class TraceQuery:
+    """The inputs of ``engine::traces::list`` (see ENGINE-FUNCTIONS §7.3)."""
+
+    trace_id: str | None = None
+    offset: int = 0
+    limit: int = 100
+    service_name: str | None = None
+    name: str | None = None
+    status: str | None = None
+    min_duration_ms: float | None = None
+    max_duration_ms: float | None = None
+    start_time: int | None = None
+    end_time: int | None = None
+    sort_by: str = "start_time"
+    sort_order: str = "asc"
+    attributes: list[tuple[str, str]] = field(default_factory=list)
+    include_internal: bool = False
+    search_all_spans: bool = False
+
+    def keeps(self, root: SpanRecord, trace_spans: list[SpanRecord]) -> bool:
+        if not self.include_internal and root.is_internal():
+            return False
+        if self.service_name and self.service_name.lower() not in root.service_name.lower():
+            return False
+        if self.name:
+            needle = self.name.lower()
+            candidates = trace_spans if self.search_all_spans else [root]
+            if not any(needle in span.name.lower() for span in candidates):
+                return False
+        if self.status and self.status.lower() not in root.status:
+            return False
+        duration = root.duration_ms
+        if self.min_duration_ms is not None and duration < self.min_duration_ms:
+            return False
+        if self.max_duration_ms is not None and duration > self.max_duration_ms:
+            return False
+        if self.start_time is not None and root.end_time_unix_nano < self.start_time * 1_000_000:
+            return False
+        if self.end_time is not None and root.start_time_unix_nano > self.end_time * 1_000_000:
+            return False
+        if self.attributes:
+            shown = {key: display(value) for key, value in root.attributes.items()}
+            if any(shown.get(key) != value for key, value in self.attributes):
+                return False
+        return True
+
+
+_SORT_KEYS = {
+    "duration": lambda span: span.duration_ms,
+    "name": lambda span: span.name,
+    "start_time": lambda span: span.start_time_unix_nano,
+}
+
+
+class SpanStore:
+    """A bounded store of finished spans (``memory_max_spans``; the oldest is evicted)."""
+
+    def __init__(self, max_spans: int) -> None:
+        self._spans: deque[SpanRecord] = deque(maxlen=max_spans)
+
+    def __len__(self) -> int:
+        return len(self._spans)
+
+    def add(self, span: SpanRecord) -> None:
+        self._spans.append(span)
+
+    def extend(self, spans: Iterable[SpanRecord]) -> None:
+        self._spans.extend(spans)
+
+    def clear(self) -> None:
+        self._spans.clear()
+
+    def spans(self) -> list[SpanRecord]:
+        return list(self._spans)
+
+    def list_roots(self, query: TraceQuery) -> tuple[list[SpanRecord], int]:
+        """Root spans passing ``query`` (sorted, paged) and how many passed before paging."""
+        spans = [s for s in self._spans if query.trace_id is None or s.trace_id == query.trace_id]
+        by_trace: dict[str, list[SpanRecord]] = {}
+        if query.name and query.search_all_spans:
+            for span in spans:
+                by_trace.setdefault(span.trace_id, []).append(span)
+        roots = [
+            span
+            for span in spans
+            if span.parent_span_id is None and query.keeps(span, by_trace.get(span.trace_id, []))
+        ]
+        roots.sort(
+            key=_SORT_KEYS.get(query.sort_by, _SORT_KEYS["start_time"]), reverse=query.sort_order == "desc"
+        )
+        return roots[query.offset : query.offset + query.limit], len(roots)
+
+    def tree(self, trace_id: str) -> list[dict[str, Any]]:
+        """Every span of a trace arranged by parent; spans whose parent is not stored are roots."""
+        spans = [s for s in self._spans if s.trace_id == trace_id]
+        nodes = {span.span_id: {**span.to_json(), "children": []} for span in spans}
+        roots = []
+        for span in sorted(spans, key=lambda s: s.start_time_unix_nano):
+            node = nodes[span.span_id]
+            parent = nodes.get(span.parent_span_id) if span.parent_span_id else None
+            if parent is None or parent is node:
+                roots.append(node)
+            else:
+                parent["children"].append(node)
+        return roots
+
+    def durations_ms(self) -> list[float]:
+        return [span.duration_ms for span in self._spans]
+
+
+class StoringSpanProcessor(SpanProcessor):
+    """Puts every ended engine span into the span store."""
+
+    def __init__(self, store: SpanStore, service_name: str) -> None:
+        self._store = store
+        self._service_name = service_name
+
+    def on_end(self, span: ReadableSpan) -> None:
+        self._store.add(SpanRecord.from_readable(span, self._service_name))
