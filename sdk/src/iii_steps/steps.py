@@ -7,7 +7,7 @@ Single trigger, by step ``type``::
     {"type": "api", "name": "CreateOrder", "path": "/orders", "method": "POST", "flows": ["orders"]}
     {"type": "event", "name": "Notify", "subscribes": ["order.created"]}      # pub/sub (publish)
     {"type": "queue", "name": "Fulfil", "topic": "order.created"}              # topic queue (enqueue)
-    {"type": "cron", "name": "Sweep", "cron": "*/5 * * * * *"}
+    {"type": "cron", "name": "Sweep", "cron": "*/5 * * * * *"}     # 6 or 7 fields, seconds first
     {"type": "noop", "name": "Manual"}
 
 Several triggers::
@@ -108,14 +108,16 @@ class _Problems:
 
 
 def _cron_expression(problems: _Problems, expression: str | None, prefix: str) -> str | None:
-    """6 or 7 fields (seconds first); a classic 5-field expression gets ``0`` seconds prepended."""
+    """6 or 7 fields, seconds first (UTC). Classic 5-field crontab lines are refused: their
+    day-of-week numbering differs from the engine's, so converting them would be a guess."""
     if expression is None:
         return None
     fields = expression.split()
-    if len(fields) == 5:
-        return "0 " + " ".join(fields)
     if len(fields) not in (6, 7):
-        problems.add(f"{prefix}cron expression {expression!r} must have 5, 6 or 7 fields")
+        problems.add(
+            f"{prefix}cron expression {expression!r} must have 6 or 7 fields, seconds first "
+            f"(e.g. '0 */5 * * * *' for every 5 minutes), got {len(fields)}"
+        )
         return None
     return " ".join(fields)
 
