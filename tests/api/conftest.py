@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import aiohttp
@@ -82,25 +82,22 @@ class Api:
 
 
 @pytest.fixture
-def start_api(engine_factory: Callable[..., EngineProcess]) -> Iterator[Callable[..., Any]]:
+async def start_api(engine_factory: Callable[..., EngineProcess]) -> AsyncIterator[Callable[..., Any]]:
+    """``await start_api(**api_config options)`` → a running :class:`Api`; all stopped afterwards."""
     apis: list[Api] = []
-    sessions: list[aiohttp.ClientSession] = []
 
     async def start(**options: Any) -> Api:
         engine = engine_factory(api_config(**options), wait_ports=("ENGINE_PORT", "HTTP_PORT"))
-        session = aiohttp.ClientSession()
-        sessions.append(session)
-        api = Api(engine, session)
+        api = Api(engine, aiohttp.ClientSession())
         apis.append(api)
         return api
 
     yield start
     for api in apis:
         api.close()
+        await api.session.close()
 
 
 @pytest.fixture
-async def api(start_api: Callable[..., Any]) -> AsyncIterator[Api]:
-    api = await start_api()
-    yield api
-    await api.session.close()
+async def api(start_api: Callable[..., Any]) -> Api:
+    return await start_api()

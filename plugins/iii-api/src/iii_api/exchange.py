@@ -157,7 +157,7 @@ class Exchange:
                 if self.body_pump in done:
                     waiting.discard(self.body_pump)
                     if isinstance(self.body_pump.exception(), PayloadTooLarge):
-                        return response.empty(413, reply_headers)
+                        return response.too_large(reply_headers)
                 if invocation in done:
                     waiting.discard(invocation)
                     error = invocation.exception()

@@ -20,6 +20,13 @@ def empty(status: int, headers: dict[str, str]) -> web.Response:
     return web.Response(status=status, headers=headers)
 
 
+def too_large(headers: dict[str, str]) -> web.Response:
+    """413; the connection closes since the rest of the body was not read."""
+    reply = web.Response(status=413, headers=headers)
+    reply.force_close()
+    return reply
+
+
 def json_response(status: int, body: bytes, headers: dict[str, str]) -> web.Response:
     return web.Response(status=status, body=body, headers={**headers, **JSON_HEADERS})
 

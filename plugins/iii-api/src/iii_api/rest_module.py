@@ -167,7 +167,7 @@ class RestApiModule(Module):
             return response.empty(404, reply_headers)
         length = request.content_length
         if length is not None and length > self.body_limit:
-            return response.empty(413, reply_headers)
+            return response.too_large(reply_headers)
         route, segments = found
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.timeout_s - (time.perf_counter() - started)
@@ -183,7 +183,7 @@ class RestApiModule(Module):
         try:
             return await exchange.run(reply_headers)
         except PayloadTooLarge:
-            return response.empty(413, reply_headers)
+            return response.too_large(reply_headers)
         finally:
             self.concurrency.release()
 
