@@ -119,7 +119,9 @@ def test_loader_skips_broken_files_and_keeps_the_others(tmp_path: Path) -> None:
     _write(
         steps, "invalid_step.py", "config = {'type': 'api', 'name': 'Bad'}\nasync def handler(i, c): pass\n"
     )
-    _write(steps, "zz_dup_step.py", "config = {'type': 'noop', 'name': 'Good'}\nasync def handler(i, c): pass\n")
+    _write(
+        steps, "zz_dup_step.py", "config = {'type': 'noop', 'name': 'Good'}\nasync def handler(i, c): pass\n"
+    )
     _write(steps, "helpers.py", "raise RuntimeError('not a step: never imported')\n")
     _write(steps, "__pycache__/x_step.py", "raise RuntimeError('cache')\n")
 

@@ -23,7 +23,9 @@ def validation_errors(body: Any) -> list[str]:
 
 async def change_status(ctx: Any, order_id: str, status: str) -> dict[str, Any]:
     """Set an order's status in state and push the new order to stream subscribers."""
-    updated = await ctx.state.update(ORDERS_SCOPE, order_id, [{"type": "set", "path": "status", "value": status}])
+    updated = await ctx.state.update(
+        ORDERS_SCOPE, order_id, [{"type": "set", "path": "status", "value": status}]
+    )
     order = updated["new_value"]
     await ctx.streams[ORDERS_STREAM].set(STREAM_GROUP, order_id, order)
     return order
