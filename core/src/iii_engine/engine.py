@@ -23,6 +23,7 @@ from .triggers import Trigger, TriggerOwner, TriggerRegistry, TriggerType
 from .worker import WorkerConnection
 
 SHUTDOWN_GRACE_S = 5.0
+ANSWER_FLUSH_S = 1.0
 
 
 class LoadedModule:
@@ -416,12 +417,22 @@ class Engine:
     async def wait_stopped(self) -> None:
         await self._stopping.wait()
 
+    async def _fail_in_flight(self) -> None:
+        """Fail every call waiting on a worker and give the callers' answers a moment to go out."""
+        for worker in self.workers.values():
+            worker.fail_pending()
+        answering = [task for worker in self.workers.values() for task in worker.issued]
+        if answering:
+            await asyncio.wait(answering, timeout=ANSWER_FLUSH_S)
+
     async def stop(self) -> None:
-        """Graceful shutdown: stop accepting, close workers (failing their pending calls),
-        stop modules in reverse order, cancel background tasks."""
+        """Graceful shutdown: stop accepting, fail the calls pending on workers (their callers
+        are answered ``invocation_stopped``), close every connection, stop modules in reverse
+        order, cancel background tasks."""
         self._log.info("Shutting down")
         if self._server is not None:
             await self._server.stop_accepting()
+            await self._fail_in_flight()
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._server.close(), SHUTDOWN_GRACE_S)
         for worker in list(self.workers.values()):

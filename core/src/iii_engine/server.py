@@ -51,8 +51,9 @@ class WorkerServer:
         )
 
     async def stop_accepting(self) -> None:
+        """Stop listening; open connections keep working until :meth:`close`."""
         if self._server is not None:
-            self._server.close(close_connections=False)
+            self._server.server.close()
 
     async def close(self) -> None:
         if self._server is not None:
