@@ -19,6 +19,10 @@ from .memory_store import FIFO_SCAN_WINDOW
 from .message import DeadLetter, Message, Policy, now_ms
 from .store import QueueStore, describe_stats, topic_policy
 
+MAX_CONNECTIONS = 32
+"""Redis connections per engine; more concurrent calls wait up to ``POOL_WAIT_S`` for one."""
+POOL_WAIT_S = 20
+
 
 class RedisStore(QueueStore):
     """Queues under ``<key_prefix>:{<queue>}:*`` in one Redis database."""
@@ -27,7 +31,10 @@ class RedisStore(QueueStore):
         super().__init__()
         self.url = url
         self.prefix = prefix
-        self.client = redis.Redis.from_url(url)
+        pool = redis.BlockingConnectionPool.from_url(
+            url, max_connections=MAX_CONNECTIONS, timeout=POOL_WAIT_S
+        )
+        self.client = redis.Redis(connection_pool=pool)
         self._names_key = f"{prefix}:queues"
         register = self.client.register_script
         self._push = register(scripts.PUSH)
