@@ -15,6 +15,7 @@ from iii.iii import III
 
 from tests.conftest import EngineProcess
 
+WAIT_S = 5.0
 API_CONFIG = """
 port: {ENGINE_PORT}
 modules:
@@ -35,7 +36,9 @@ modules:
 """
 
 
-def api_config(*, timeout: int = 30000, limit: int = 1024, body_limit: int = 1024 * 1024, cors: str = "") -> str:
+def api_config(
+    *, timeout: int = 30000, limit: int = 1024, body_limit: int = 1024 * 1024, cors: str = ""
+) -> str:
     return API_CONFIG % {"timeout": timeout, "limit": limit, "body_limit": body_limit, "cors": cors}
 
 
@@ -52,28 +55,45 @@ class Api:
         return f"http://127.0.0.1:{self.engine.ports['HTTP_PORT']}"
 
     def worker(self) -> III:
-        client = register_worker(self.engine.ws_url, InitOptions(invocation_timeout_ms=10000, otel={"enabled": False}))
+        client = register_worker(
+            self.engine.ws_url, InitOptions(invocation_timeout_ms=10000, otel={"enabled": False})
+        )
         self.workers.append(client)
         return client
 
-    def route(self, client: III, function_id: str, handler: Callable[..., Any], api_path: str,
-              method: str = "GET", **config: Any) -> Any:
+    def route(
+        self,
+        client: III,
+        function_id: str,
+        handler: Callable[..., Any],
+        api_path: str,
+        method: str = "GET",
+        **config: Any,
+    ) -> Any:
         client.register_function({"id": function_id}, handler)
         return client.register_trigger(
-            {"type": "http", "function_id": function_id,
-             "config": {"api_path": api_path, "http_method": method, **config}}
+            {
+                "type": "http",
+                "function_id": function_id,
+                "config": {"api_path": api_path, "http_method": method, **config},
+            }
         )
 
-    async def wait_status(self, path: str, status: int, method: str = "GET", timeout: float = 5.0) -> None:
-        """Poll ``path`` until it answers ``status`` (routes appear and vanish asynchronously)."""
-        deadline = time.monotonic() + timeout
+    async def wait_status(
+        self, path: str, status: int, method: str = "GET", body: bytes | None = None
+    ) -> None:
+        """Poll ``path`` for up to 5 s until it answers ``status`` (and ``body``, when given):
+        routes appear and vanish asynchronously."""
+        deadline = time.monotonic() + WAIT_S
         while True:
             async with self.session.request(method, self.url + path) as reply:
-                await reply.read()
-                if reply.status == status:
+                content = await reply.read()
+                if reply.status == status and body in (None, content):
                     return
             if time.monotonic() > deadline:
-                raise AssertionError(f"{method} {path} still answers {reply.status}, expected {status}")
+                raise AssertionError(
+                    f"{method} {path} still answers {reply.status} {content!r}, expected {status}"
+                )
             await asyncio.sleep(0.05)
 
     def close(self) -> None:

@@ -30,8 +30,9 @@ async def test_bad_requests(start_api: Any) -> None:
     api.route(worker, "api.file", lambda req: {"body": req["path_params"]}, "files/:name")
     await api.wait_status("/secret", 200)
 
-    async with api.session.post(api.url + "/items", data=b"{not json",
-                                headers={"content-type": "application/json"}) as reply:
+    async with api.session.post(
+        api.url + "/items", data=b"{not json", headers={"content-type": "application/json"}
+    ) as reply:
         assert reply.status == 200
     assert seen == [None]
 
@@ -42,8 +43,9 @@ async def test_bad_requests(start_api: Any) -> None:
         for _ in range(size // 10_000):
             yield b"y" * 10_000
 
-    async with api.session.post(api.url + "/items", data=chunked(200_000),
-                                headers={"content-type": "application/json"}) as reply:
+    async with api.session.post(
+        api.url + "/items", data=chunked(200_000), headers={"content-type": "application/json"}
+    ) as reply:
         assert reply.status == 413
 
     async with api.session.request("PROPFIND", api.url + "/items") as reply:

@@ -20,14 +20,19 @@ modules:
 @pytest.mark.parametrize(
     ("extra", "line", "message"),
     [
-      ("      trust_proxy: true\n", 6, "trust_proxy: unknown key"),
-      ("      default_timeout: soon\n", 6, "default_timeout: expected an integer"),
-      ("      cors:\n        allowed_origins: [a]\n        max_age: 3\n", 8, "cors.max_age: unknown key"),
-      ("      cors:\n        allowed_methods: [1]\n", 7, "cors.allowed_methods: expected a list of strings"),
+        ("      trust_proxy: true\n", 6, "trust_proxy: unknown key"),
+        ("      default_timeout: soon\n", 6, "default_timeout: expected an integer"),
+        ("      cors:\n        allowed_origins: [a]\n        max_age: 3\n", 8, "cors.max_age: unknown key"),
+        (
+            "      cors:\n        allowed_methods: [1]\n",
+            7,
+            "cors.allowed_methods: expected a list of strings",
+        ),
     ],
 )
-def test_bad_config_names_file_and_line(engine_factory: Callable[..., Any], extra: str, line: int,
-                                        message: str) -> None:
+def test_bad_config_names_file_and_line(
+    engine_factory: Callable[..., Any], extra: str, line: int, message: str
+) -> None:
     with pytest.raises(RuntimeError) as failure:
         engine_factory(BASE + extra, wait_ports=("ENGINE_PORT",))
     log = str(failure.value)

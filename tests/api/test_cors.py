@@ -6,8 +6,11 @@ from typing import Any
 
 from .conftest import Api
 
-PREFLIGHT = {"Origin": "http://localhost:3000", "Access-Control-Request-Method": "POST",
-             "Access-Control-Request-Headers": "content-type, authorization"}
+PREFLIGHT = {
+    "Origin": "http://localhost:3000",
+    "Access-Control-Request-Method": "POST",
+    "Access-Control-Request-Headers": "content-type, authorization",
+}
 
 
 async def test_permissive_default(api: Api) -> None:
@@ -39,7 +42,9 @@ async def test_configured_origins_and_methods(start_api: Any) -> None:
         assert reply.status == 200
         assert reply.headers["access-control-allow-origin"] == "http://localhost:3000"
         assert reply.headers["access-control-allow-methods"] == "GET, POST"
-    async with api.session.options(api.url + "/cors", headers={**PREFLIGHT, "Origin": "http://evil"}) as reply:
+    async with api.session.options(
+        api.url + "/cors", headers={**PREFLIGHT, "Origin": "http://evil"}
+    ) as reply:
         assert "access-control-allow-origin" not in reply.headers
     async with api.session.post(api.url + "/cors", headers={"Origin": "http://evil"}) as reply:
         assert reply.status == 200

@@ -20,8 +20,9 @@ async def test_request_object_and_json_response(api: Api) -> None:
 
     api.route(api.worker(), "api.users.update", handler, "/users/:id", "POST")
     await api.wait_status("/users/1", 405)
-    async with api.session.post(api.url + "/users/42?x=1&x=2&q=a+b%21", json={"name": "n"},
-                                headers={"X-Custom": "v1"}) as reply:
+    async with api.session.post(
+        api.url + "/users/42?x=1&x=2&q=a+b%21", json={"name": "n"}, headers={"X-Custom": "v1"}
+    ) as reply:
         assert reply.status == 201
         assert reply.headers["content-type"] == "application/json"
         assert await reply.json() == {"id": "42"}
@@ -42,8 +43,9 @@ async def test_result_shapes(api: Api) -> None:
     api.route(worker, "api.camel", lambda _: {"statusCode": 202, "body": [1, 2]}, "camel")
     api.route(worker, "api.plain", lambda _: "just a string", "plain")
     api.route(worker, "api.nobody", lambda _: {"status_code": 418}, "nobody")
-    api.route(worker, "api.headers", lambda _: {"body": {}, "headers": {"x-extra": "1", "bad name": "x"}},
-              "headers")
+    api.route(
+        worker, "api.headers", lambda _: {"body": {}, "headers": {"x-extra": "1", "bad name": "x"}}, "headers"
+    )
     await api.wait_status("/headers", 200)
     for path, status, body in (("/camel", 202, [1, 2]), ("/plain", 200, {}), ("/nobody", 418, {})):
         async with api.session.get(api.url + path) as reply:
@@ -118,20 +120,10 @@ async def test_two_workers_come_and_go(api: Api) -> None:
     await api.wait_status("/only/1", 200)
     api.route(second, "api.second", lambda _: {"body": "second"}, "shared")
 
-    async def body(path: str) -> Any:
-        async with api.session.get(api.url + path) as reply:
-            return reply.status, await reply.read()
-
-    deadline = time.monotonic() + 5
-    while await body("/shared") != (200, b'"second"') and time.monotonic() < deadline:
-        await asyncio.sleep(0.05)
-    assert await body("/shared") == (200, b'"second"')
+    await api.wait_status("/shared", 200, body=b'"second"')
     second.shutdown()
     api.workers.remove(second)
-    deadline = time.monotonic() + 5
-    while await body("/shared") != (200, b'"first"') and time.monotonic() < deadline:
-        await asyncio.sleep(0.05)
-    assert await body("/shared") == (200, b'"first"')
+    await api.wait_status("/shared", 200, body=b'"first"')
     first.shutdown()
     api.workers.remove(first)
     await api.wait_status("/shared", 404)
@@ -147,9 +139,16 @@ async def test_condition_function(api: Api) -> None:
         raise RuntimeError("condition broke")
 
     worker.register_function({"id": "api.cond.fail"}, failing_condition)
-    api.route(worker, "api.guarded", lambda req: calls.append(req) or {"body": "in"}, "guarded",
-              condition_function_id="api.cond")
-    api.route(worker, "api.guarded2", lambda _: {"body": "in"}, "guarded2", condition_function_id="api.cond.fail")
+    api.route(
+        worker,
+        "api.guarded",
+        lambda req: calls.append(req) or {"body": "in"},
+        "guarded",
+        condition_function_id="api.cond",
+    )
+    api.route(
+        worker, "api.guarded2", lambda _: {"body": "in"}, "guarded2", condition_function_id="api.cond.fail"
+    )
     await api.wait_status("/guarded", 200)
     async with api.session.get(api.url + "/guarded?allow=no") as reply:
         assert reply.status == 422

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from iii_api.router import MethodNotAllowed, Route, RouteTable
 
 
@@ -23,8 +22,9 @@ def matched(routes: RouteTable, method: str, path: str) -> tuple[str, dict[str, 
 
 
 def test_static_segments_beat_parameters_with_backtracking() -> None:
-    routes = table(("GET", "users/:id"), ("GET", "users/me"), ("GET", "users/me/settings"),
-                   ("GET", "users/:id/posts"))
+    routes = table(
+        ("GET", "users/:id"), ("GET", "users/me"), ("GET", "users/me/settings"), ("GET", "users/:id/posts")
+    )
     assert matched(routes, "GET", "users/me") == ("users/me", {})
     assert matched(routes, "GET", "users/42") == ("users/:id", {"id": "42"})
     assert matched(routes, "GET", "users/me/posts") == ("users/:id/posts", {"id": "me"})

@@ -22,7 +22,9 @@ async def test_streamed_upload_and_download(api: Api) -> None:
     async def echo(request: HttpRequest, response: HttpResponse) -> None:
         data = await request.request_body.read_all()
         await response.status(201)
-        await response.headers({"content-type": "application/octet-stream", "x-sha": hashlib.sha256(data).hexdigest()})
+        await response.headers(
+            {"content-type": "application/octet-stream", "x-sha": hashlib.sha256(data).hexdigest()}
+        )
         await response.writer.write(data[::-1])
         await response.writer.close_async()
 
@@ -34,8 +36,9 @@ async def test_streamed_upload_and_download(api: Api) -> None:
             yield UPLOAD[offset : offset + 50_000]
             await asyncio.sleep(0)
 
-    async with api.session.post(api.url + "/echo", data=chunks(),
-                                headers={"content-type": "application/octet-stream"}) as reply:
+    async with api.session.post(
+        api.url + "/echo", data=chunks(), headers={"content-type": "application/octet-stream"}
+    ) as reply:
         assert reply.status == 201
         assert reply.headers["content-type"] == "application/octet-stream"
         assert reply.headers["x-sha"] == hashlib.sha256(UPLOAD).hexdigest()
@@ -47,8 +50,9 @@ async def test_server_sent_events_keep_their_content_type_and_arrive_incremental
 
     @http
     async def events(_: HttpRequest, response: HttpResponse) -> None:
-        await response.headers({"content-type": "text/event-stream", "cache-control": "no-cache",
-                                "connection": "keep-alive"})
+        await response.headers(
+            {"content-type": "text/event-stream", "cache-control": "no-cache", "connection": "keep-alive"}
+        )
         for index in range(3):
             await response.writer.write(f"id: {index}\ndata: tick\n\n".encode())
             await asyncio.sleep(0.3)
