@@ -39,7 +39,7 @@ from .functions import ObservabilityFunctions
 from .log_pipeline import LOG_TRIGGER_TYPE, LogPipeline, LogTriggerType
 from .log_store import LogStore
 from .metric_store import MetricStore
-from .prometheus import EngineCollector, PrometheusEndpoint, parse_queue_depths
+from .prometheus import EngineCollector, PrometheusEndpoint, parse_queue_stats
 from .sampling import RuleSampler
 from .settings import OtelSettings, load_settings
 from .span_store import SpanStore, StoringSpanProcessor
@@ -258,7 +258,7 @@ class OtelModule(Module):
         return gauges
 
     async def _refresh_queue_depths(self) -> None:
-        """Ask the queue module for its depths, if it exposes the configured stats function."""
+        """Ask the queue module for its depths (``queue_depth_function``, when registered)."""
         function_id = self.settings.queue_depth_function
         if self.collector is None or function_id is None or function_id not in self.engine.functions:
             return
@@ -267,9 +267,10 @@ class OtelModule(Module):
                 self.engine.invoke(function_id, {}, source="metrics"), QUEUE_DEPTH_TIMEOUT_S
             )
         except (InvocationError, TimeoutError) as exc:
+            self.collector.queue_stats = []
             self.log.debug("queue depth unavailable", function=function_id, error=str(exc))
             return
-        self.collector.queue_depths = parse_queue_depths(result)
+        self.collector.queue_stats = parse_queue_stats(result)
 
     # -- workers and telemetry frames --------------------------------------------------------------
 

@@ -19,7 +19,7 @@ class EngineCollector(Collector):
     def __init__(self, metrics: EngineMetrics, gauges: Callable[[], dict[str, float]]) -> None:
         self.metrics = metrics
         self.gauges = gauges
-        self.queue_depths: dict[str, float] = {}
+        self.queue_stats: list[tuple[str, str, dict[str, float]]] = []
 
     def collect(self) -> Iterator[Metric]:
         invocations = CounterMetricFamily(
@@ -52,11 +52,12 @@ class EngineCollector(Collector):
         yield GaugeMetricFamily("iii_workers_active", "Connected workers", value=self.metrics.workers_active)
         for name, value in self.gauges().items():
             yield GaugeMetricFamily(name, name.replace("_", " "), value=value)
-        if self.queue_depths:
-            depth = GaugeMetricFamily("iii_queue_depth", "Messages waiting per queue", labels=["queue"])
-            for queue, value in sorted(self.queue_depths.items()):
-                depth.add_metric([queue], value)
-            yield depth
+        for key, name, description in QUEUE_GAUGES if self.queue_stats else ():
+            gauge = GaugeMetricFamily(name, description, labels=["kind", "name"])
+            for kind, queue, counts in self.queue_stats:
+                if key in counts:
+                    gauge.add_metric([kind, queue], counts[key])
+            yield gauge
 
 
 class PrometheusEndpoint:
@@ -92,24 +93,28 @@ class PrometheusEndpoint:
             self._runner = None
 
 
-def parse_queue_depths(result: Any) -> dict[str, float]:
-    """Depths from a queue module's stats function: ``{"queues": [{"name", "depth"}]}``,
-    ``{queue: depth}`` or ``{queue: {"depth": n}}`` (also ``pending``/``ready`` counts)."""
-    if isinstance(result, dict) and isinstance(result.get("queues"), list | dict):
-        result = result["queues"]
-    depths: dict[str, float] = {}
-    items: Any = (
-        result.items()
-        if isinstance(result, dict)
-        else (
-            ((q.get("name") or q.get("queue"), q) for q in result if isinstance(q, dict))
-            if isinstance(result, list)
-            else ()
-        )
-    )
-    for name, value in items:
-        if isinstance(value, dict):
-            value = next((value[k] for k in ("depth", "pending", "ready", "waiting") if k in value), None)
-        if isinstance(name, str) and isinstance(value, int | float) and not isinstance(value, bool):
-            depths[name] = float(value)
-    return depths
+QUEUE_GAUGES = (
+    ("depth", "iii_queue_depth", "Messages waiting to run"),
+    ("in_flight", "iii_queue_in_flight", "Messages being handled"),
+    ("dead", "iii_queue_dead_letters", "Dead-lettered messages"),
+)
+
+
+def parse_queue_stats(result: Any) -> list[tuple[str, str, dict[str, float]]]:
+    """``queue::stats`` output (``{"queues": [{"queue"|"topic": name, "depth", "in_flight", "dead"}]}``)
+    as ``(kind, name, counts)`` rows; entries of another shape are skipped."""
+    rows = []
+    entries = result.get("queues") if isinstance(result, dict) else None
+    for entry in entries if isinstance(entries, list) else []:
+        if not isinstance(entry, dict):
+            continue
+        kind = "queue" if isinstance(entry.get("queue"), str) else "topic"
+        name = entry.get(kind)
+        counts = {
+            key: float(entry[key])
+            for key, _, _ in QUEUE_GAUGES
+            if isinstance(entry.get(key), int | float) and not isinstance(entry.get(key), bool)
+        }
+        if isinstance(name, str) and counts:
+            rows.append((kind, name, counts))
+    return rows

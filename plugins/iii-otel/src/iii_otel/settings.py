@@ -52,7 +52,7 @@ class OtelSettings:
     prometheus_host: str = "0.0.0.0"
     prometheus_port: int = DEFAULT_PROMETHEUS_PORT
     prometheus_port_explicit: bool = False
-    queue_depth_function: str | None = None
+    queue_depth_function: str | None = "queue::stats"
     deployment_environment: str | None = None
 
     @property
@@ -174,7 +174,7 @@ def load_settings(view: ConfigView, environ: Mapping[str, str] | None = None) ->
             "prometheus_port", "OTEL_PROMETHEUS_PORT", DEFAULT_PROMETHEUS_PORT, high=65535
         ),
         prometheus_port_explicit="prometheus_port" in view or read._env("OTEL_PROMETHEUS_PORT") is not None,
-        queue_depth_function=read.str("queue_depth_function", None, None),
+        queue_depth_function=read.str("queue_depth_function", None, "queue::stats"),
         deployment_environment=read._env("DEPLOYMENT_ENVIRONMENT"),
     )
     settings.sampling = parse_sampling(view, read.ratio("sampling_ratio", "OTEL_TRACES_SAMPLER_ARG", 1.0))
