@@ -75,12 +75,10 @@ class Pipeline:
         """One run: the steps, then the final command (restarted while it crashes)."""
         *steps, final = self.commands
         for command in steps:
-            process = await self._start(command)
-            if process is None:
+            ran = await self._run(command)
+            if ran is None:
                 return
-            status = await self._unless_restart(process.wait())
-            if status is None:
-                return
+            process, status = ran
             if status != 0:
                 self._log.error(
                     f"`{process.label}` {describe_status(status)}; the rest of the pipeline is skipped "
@@ -90,15 +88,21 @@ class Pipeline:
                 )
                 return
         backoff = Backoff()
-        while True:
-            process = await self._start(final)
-            if process is None:
+        while (ran := await self._run(final)) is not None:
+            if not await self._after_final_exit(*ran, backoff):
                 return
-            status = await self._unless_restart(process.wait())
-            if status is None:
-                return
-            if not await self._after_final_exit(process, status, backoff):
-                return
+
+    async def _run(self, command: str) -> tuple[ShellProcess, int] | None:
+        """Start ``command`` and wait for its exit status; None if it could not start or a
+        restart came first."""
+        try:
+            process = await ShellProcess.start(command, self._log)
+        except OSError as exc:
+            self._log.error(f"could not start `{command}`: {exc}", command=command)
+            return None
+        self._processes.append(process)
+        status = await self._unless_restart(process.wait())
+        return None if status is None else (process, status)
 
     async def _after_final_exit(self, process: ShellProcess, status: int, backoff: Backoff) -> bool:
         """Log how the final command ended; True after waiting out the back-off to restart it."""
@@ -126,15 +130,6 @@ class Pipeline:
         )
         self._processes.remove(process)
         return await self._unless_restart(asyncio.sleep(delay, True)) is not None
-
-    async def _start(self, command: str) -> ShellProcess | None:
-        try:
-            process = await ShellProcess.start(command, self._log)
-        except OSError as exc:
-            self._log.error(f"could not start `{command}`: {exc}", command=command)
-            return None
-        self._processes.append(process)
-        return process
 
     async def _unless_restart(self, awaitable: Awaitable[T]) -> T | None:
         """The result of ``awaitable``, or None (it is cancelled) when a restart comes first."""
