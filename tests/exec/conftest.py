@@ -1,4 +1,4 @@
-"""Exec test fixtures: the sample app in a temporary directory, an SDK client, leftover cleanup."""
+"""Exec test helpers: configs, the sample app in a temporary directory, log/HTTP polling, cleanup."""
 
 from __future__ import annotations
 
@@ -10,19 +10,18 @@ import shutil
 import signal
 import sys
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from iii import InitOptions, register_worker
-from iii.iii import III
 
 from tests.conftest import EngineProcess
 from tests.exec.processes import group_alive
 
 APP_SOURCE = Path(__file__).parent / "app"
-ANSWER_FUNCTION = "exec-app::answer"
+ANSWER_PATH = "exec-app/answer"
 POLL_S = 0.05
 
 
@@ -34,13 +33,19 @@ def app_dir(tmp_path: Path) -> Path:
     return target
 
 
-def exec_config(commands: list[str], watch: list[str] | None = None) -> str:
-    """An engine config with only ExecModule (the module list as JSON, which is valid YAML)."""
+def exec_config(commands: list[str], watch: list[str] | None = None, *, http: bool = False) -> str:
+    """An engine config with ExecModule (and with ``http`` the REST API on ``{HTTP_PORT}``).
+
+    The module list is written as JSON, which is valid YAML."""
     config: dict[str, Any] = {"exec": commands}
     if watch is not None:
         config["watch"] = watch
     modules = [{"class": "modules::shell::ExecModule", "config": config}]
-    return f"port: {{ENGINE_PORT}}\nmodules: {json.dumps(modules)}\n"
+    if http:
+        api = {"class": "modules::api::RestApiModule", "config": {"host": "127.0.0.1", "port": "HTTP_PORT"}}
+        modules.insert(0, api)
+    text = json.dumps(modules).replace('"HTTP_PORT"', "{HTTP_PORT}")
+    return f"port: {{ENGINE_PORT}}\nmodules: {text}\n"
 
 
 def app_command(app: Path) -> str:
@@ -50,21 +55,28 @@ def app_command(app: Path) -> str:
 
 def app_config(app: Path, before: tuple[str, ...] = ()) -> str:
     """``before`` commands, then the sample app; ``app/*.py`` watched."""
-    return exec_config([*before, app_command(app)], [f"{app}/*.py"])
+    return exec_config([*before, app_command(app)], [f"{app}/*.py"], http=True)
 
 
 def write_answer(app: Path, answer: str) -> None:
     (app / "answer.py").write_text(f"ANSWER = {answer!r}\n")
 
 
-def wait_for_answer(client: III, expected: str, timeout: float) -> dict[str, Any]:
-    """Call the app until it answers ``expected``; its full result."""
+def get_answer(engine: EngineProcess) -> dict[str, Any]:
+    """``GET /exec-app/answer`` on the engine's REST API (raises OSError/HTTPError until served)."""
+    url = f"http://127.0.0.1:{engine.ports['HTTP_PORT']}/{ANSWER_PATH}"
+    with urllib.request.urlopen(url, timeout=2) as response:
+        return json.loads(response.read())
+
+
+def wait_for_answer(engine: EngineProcess, expected: str, timeout: float) -> dict[str, Any]:
+    """Ask the app over HTTP until it answers ``expected``; its full answer."""
     deadline = time.monotonic() + timeout
     last: Any = None
     while time.monotonic() < deadline:
         try:
-            last = client.trigger({"function_id": ANSWER_FUNCTION, "payload": {}, "timeout_ms": 2000})
-        except Exception as exc:  # not registered (yet), or its worker just went away
+            last = get_answer(engine)
+        except OSError as exc:  # 404 until the route is registered, or the old worker just went away
             last = exc
         else:
             if last["answer"] == expected:
@@ -80,24 +92,6 @@ def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None
             return
         time.sleep(POLL_S)
     raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-
-
-@pytest.fixture
-def sdk_client() -> Iterator[Callable[[EngineProcess], III]]:
-    """``sdk_client(engine)``: a connected iii-sdk worker, shut down after the test."""
-    clients: list[III] = []
-
-    def connect(engine: EngineProcess) -> III:
-        options = InitOptions(
-            worker_name="exec-test-client", enable_metrics_reporting=False, otel={"enabled": False}
-        )
-        client = register_worker(engine.ws_url, options)
-        clients.append(client)
-        return client
-
-    yield connect
-    for client in clients:
-        client.shutdown()
 
 
 @pytest.fixture

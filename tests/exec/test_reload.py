@@ -1,12 +1,11 @@
-"""The engine runs the sample app (an iii-sdk worker); editing the watched file reloads it."""
+"""The engine runs the sample app (an iii-sdk worker behind an HTTP route); editing the watched file
+changes the HTTP answer."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
 from pathlib import Path
-
-from iii.iii import III
 
 from tests.conftest import EngineProcess
 from tests.exec.conftest import app_config, wait_for_answer, write_answer
@@ -18,18 +17,17 @@ FIRST_START_S = 20.0
 
 def test_edit_reloads_app_and_stop_leaves_no_process(
     engine_factory: Callable[..., EngineProcess],
-    sdk_client: Callable[[EngineProcess], III],
     app_dir: Path,
     process_groups: list[int],
 ) -> None:
-    engine = engine_factory(app_config(app_dir, before=("echo preparing",)))
-    client = sdk_client(engine)
-    first = wait_for_answer(client, "one", FIRST_START_S)
+    config = app_config(app_dir, before=("echo preparing",))
+    engine = engine_factory(config, wait_ports=("ENGINE_PORT", "HTTP_PORT"))
+    first = wait_for_answer(engine, "one", FIRST_START_S)
     process_groups.append(first["pgid"])
 
     edited_at = time.monotonic()
     write_answer(app_dir, "two")
-    second = wait_for_answer(client, "two", RELOAD_LIMIT_S)
+    second = wait_for_answer(engine, "two", RELOAD_LIMIT_S)
     assert time.monotonic() - edited_at <= RELOAD_LIMIT_S
     process_groups.append(second["pgid"])
     assert second["pid"] != first["pid"]

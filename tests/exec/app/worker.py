@@ -1,6 +1,7 @@
-"""The app the exec tests and benchmark run: an iii worker answering with ``answer.ANSWER``.
+"""The app the exec tests and benchmark run: an iii worker serving ``GET /exec-app/answer``.
 
-Run as ``python -B worker.py ws://host:port``; ``answer.py`` next to it is the watched file.
+Run as ``python -B worker.py ws://host:port``; the answer comes from ``answer.py`` next to it,
+the watched file.
 The worker also starts a ``sleep`` child so that tests can check the whole process group dies.
 """
 
@@ -14,6 +15,7 @@ from answer import ANSWER
 from iii import InitOptions, ReconnectionConfig, register_worker
 
 FUNCTION_ID = "exec-app::answer"
+API_PATH = "exec-app/answer"
 
 
 def main() -> None:
@@ -26,10 +28,14 @@ def main() -> None:
     )
     worker = register_worker(sys.argv[1], options)
 
-    def answer(_data: Any) -> dict[str, Any]:
-        return {"answer": ANSWER, "pid": os.getpid(), "pgid": os.getpgid(0), "helper_pid": helper.pid}
+    def answer(_request: Any) -> dict[str, Any]:
+        body = {"answer": ANSWER, "pid": os.getpid(), "pgid": os.getpgid(0), "helper_pid": helper.pid}
+        return {"status_code": 200, "body": body}
 
     worker.register_function({"id": FUNCTION_ID}, answer)
+    worker.register_trigger(
+        {"type": "http", "function_id": FUNCTION_ID, "config": {"api_path": API_PATH, "http_method": "GET"}}
+    )
     print(f"serving {ANSWER}", flush=True)
     threading.Event().wait()
 
