@@ -32,9 +32,18 @@ MONTH_NAMES = {
     name: number
     for number, names in enumerate(
         (
-            ("jan", "january"), ("feb", "february"), ("mar", "march"), ("apr", "april"),
-            ("may",), ("jun", "june"), ("jul", "july"), ("aug", "august"),
-            ("sep", "september"), ("oct", "october"), ("nov", "november"), ("dec", "december"),
+            ("jan", "january"),
+            ("feb", "february"),
+            ("mar", "march"),
+            ("apr", "april"),
+            ("may",),
+            ("jun", "june"),
+            ("jul", "july"),
+            ("aug", "august"),
+            ("sep", "september"),
+            ("oct", "october"),
+            ("nov", "november"),
+            ("dec", "december"),
         ),
         start=1,
     )
@@ -45,8 +54,13 @@ WEEKDAY_NAMES = {
     name: number
     for number, names in enumerate(
         (
-            ("sun", "sunday"), ("mon", "monday"), ("tue", "tues", "tuesday"), ("wed", "wednesday"),
-            ("thu", "thurs", "thursday"), ("fri", "friday"), ("sat", "saturday"),
+            ("sun", "sunday"),
+            ("mon", "monday"),
+            ("tue", "tues", "tuesday"),
+            ("wed", "wednesday"),
+            ("thu", "thurs", "thursday"),
+            ("fri", "friday"),
+            ("sat", "saturday"),
         ),
         start=1,
     )

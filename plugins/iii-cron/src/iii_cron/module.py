@@ -148,8 +148,11 @@ class CronModule(Module):
         try:
             following = job.schedule.next_after(due)
             if following is not None and following <= time.time():
-                self.log.warning("cron tick skipped: a later tick is already due", job_id=job.job_id,
-                                 scheduled_time=rfc3339(due))
+                self.log.warning(
+                    "cron tick skipped: a later tick is already due",
+                    job_id=job.job_id,
+                    scheduled_time=rfc3339(due),
+                )
             else:
                 await self._fire(job, due)
         finally:
