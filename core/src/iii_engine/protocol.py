@@ -11,19 +11,27 @@ TELEMETRY_PREFIXES = frozenset({b"OTLP", b"MTRC", b"LOGS"})
 
 
 def encode(message: Any) -> bytes:
-    """One protocol message as compact JSON bytes (UTF-8)."""
+    """One protocol message as compact JSON bytes (UTF-8). Raises ValueError when it cannot be
+    encoded (e.g. nested deeper than the JSON libraries allow)."""
     try:
         return orjson.dumps(message)
-    except TypeError:  # integers beyond 64 bits and other values orjson refuses
-        return json.dumps(message, separators=(",", ":"), default=str).encode()
+    except TypeError:  # beyond orjson: integers over 64 bits, nesting over 255, lone surrogates
+        try:
+            return json.dumps(message, separators=(",", ":"), default=str).encode()
+        except (RecursionError, ValueError) as exc:
+            raise ValueError(f"cannot encode message as JSON: {exc}") from None
 
 
 def decode(frame: str | bytes) -> Any:
-    """Parse a frame's JSON; tolerates the NaN/Infinity that Python's json module emits."""
+    """Parse a frame's JSON; tolerates the NaN/Infinity that Python's json module emits.
+    Raises ValueError for anything that is not JSON."""
     try:
         return orjson.loads(frame)
     except orjson.JSONDecodeError:
-        return json.loads(frame)
+        try:
+            return json.loads(frame)
+        except RecursionError:
+            raise ValueError("JSON nested too deeply") from None
 
 
 def invocation_result(

@@ -71,6 +71,8 @@ class WorkerConnection:
                 await self.send(message)
             except ConnectionClosed as exc:
                 raise InvocationError("channel_send_failed", str(exc)) from None
+            except ValueError as exc:
+                raise InvocationError("serialization_error", str(exc)) from None
             return await future
         finally:
             self.pending.pop(invocation_id, None)
@@ -91,6 +93,8 @@ class WorkerConnection:
                 await self.send(message)
             except ConnectionClosed:
                 pass
+            except ValueError as exc:
+                self._log.warning("message not forwarded", type=message["type"], error=str(exc))
 
     # -- receiving ---------------------------------------------------------------------------
 
@@ -113,6 +117,8 @@ class WorkerConnection:
                 continue
             try:
                 await self._dispatch(message)
+            except ConnectionClosed:
+                return
             except Exception:
                 self._log.exception("failed to handle message", type=message.get("type"), worker_id=self.id)
 
@@ -154,13 +160,13 @@ class WorkerConnection:
             self._log.warning("unknown message type ignored", type=kind, worker_id=self.id)
 
     def _on_result(self, message: dict[str, Any]) -> None:
-        future = self.pending.get(message.get("invocation_id"))  # type: ignore[arg-type]
-        if future is None:
-            future = self.engine.find_pending(message.get("invocation_id"))
+        invocation_id = message.get("invocation_id")
+        if not isinstance(invocation_id, str):
+            self._log.warning("invocationresult without a string invocation_id dropped", worker_id=self.id)
+            return
+        future = self.pending.get(invocation_id) or self.engine.find_pending(invocation_id)
         if future is None or future.done():
-            self._log.debug(
-                "result for unknown invocation dropped", invocation_id=message.get("invocation_id")
-            )
+            self._log.debug("result for unknown invocation dropped", invocation_id=invocation_id)
             return
         error = message.get("error")
         if error is not None:
@@ -246,6 +252,9 @@ class WorkerConnection:
             await self.send(message)
         except ConnectionClosed:
             pass
+        except ValueError as exc:
+            error = {"code": "serialization_error", "message": str(exc)}
+            await self._reply(invocation_id, invocation, error=error)
 
     def _on_register_function(self, message: dict[str, Any]) -> None:
         function_id = message.get("id")
