@@ -31,7 +31,8 @@ def adapter_block(module: str, kind: str, key_prefix: str, directory: str = "./d
     method = "file_based" if kind == "file" else "in_memory"
     return (
         f"      adapter:\n        class: modules::{module}::adapters::KvStore\n"
-        f"        config: {{store_method: {method}, file_path: '{directory}/{module}', save_interval_ms: 50}}\n"
+        f"        config: {{store_method: {method}, file_path: '{directory}/{module}',"
+        " save_interval_ms: 50}\n"
     )
 
 

@@ -1,4 +1,4 @@
-"""Atomic ``state::update``: N workers × M increments on one key give exactly N×M."""
+"""Atomic ``state::update``: N workers x M increments on one key give exactly N*M."""
 
 from __future__ import annotations
 
