@@ -161,7 +161,7 @@ def engine_meter_provider(
 ) -> MeterProvider:
     """Periodically exports the engine counters (read when exported, never on the hot path)."""
     reader = PeriodicExportingMetricReader(exporter, export_interval_millis=interval_ms)
-    provider = MeterProvider(resource=resource, metric_readers=[reader])
+    provider = MeterProvider(resource=resource, metric_readers=[reader], shutdown_on_exit=False)
     meter = provider.get_meter("iii")
 
     def per_function(field: str) -> Callable[[CallbackOptions], list[Observation]]:

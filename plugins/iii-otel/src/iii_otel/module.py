@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,6 +52,25 @@ RETENTION_INTERVAL_S = 60.0
 ALERT_INTERVAL_S = 10.0
 WEBHOOK_TIMEOUT_S = 10.0
 QUEUE_DEPTH_TIMEOUT_S = 2.0
+SHUTDOWN_FLUSH_S = 3.0
+
+
+async def flush_and_shutdown(shutdown: Callable[[], Any]) -> None:
+    """Run an exporter's blocking shutdown (final flush) in a daemon thread, waiting at most
+    ``SHUTDOWN_FLUSH_S``: an unreachable collector must not hold up the engine's exit."""
+    loop = asyncio.get_running_loop()
+    done = asyncio.Event()
+
+    def run() -> None:
+        try:
+            shutdown()
+        finally:
+            with contextlib.suppress(RuntimeError):  # the loop may be gone after a slow flush
+                loop.call_soon_threadsafe(done.set)
+
+    threading.Thread(target=run, name="otel-shutdown", daemon=True).start()
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(done.wait(), SHUTDOWN_FLUSH_S)
 
 
 @dataclass
@@ -113,7 +134,7 @@ class OtelModule(Module):
         tracer = None
         if settings.enabled:
             telemetry.spans = SpanStore(settings.memory_max_spans)
-            self.tracer_provider = TracerProvider(resource=resource, sampler=sampler)
+            self.tracer_provider = TracerProvider(resource=resource, sampler=sampler, shutdown_on_exit=False)
             if settings.memory_spans:
                 self.tracer_provider.add_span_processor(
                     StoringSpanProcessor(telemetry.spans, settings.service_name)
@@ -193,9 +214,7 @@ class OtelModule(Module):
         ]
         if self.telemetry is not None and self.telemetry.logs.forwarder is not None:
             flushers.append(self.telemetry.logs.forwarder)
-        for flusher in flushers:
-            with contextlib.suppress(Exception):
-                await asyncio.to_thread(flusher.shutdown)
+        await asyncio.gather(*(flush_and_shutdown(flusher.shutdown) for flusher in flushers))
 
     # -- background work -----------------------------------------------------------------------
 
