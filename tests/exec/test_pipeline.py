@@ -88,3 +88,24 @@ def test_bad_globs_are_logged_and_the_valid_ones_still_watch(
     assert "app.cfg; restarting the pipeline" in log
     assert "notes.md" not in log
     assert engine.stop() == 0
+
+
+def test_a_burst_of_changes_during_a_step_restarts_once_from_the_first_command(
+    engine_factory: Callable[..., EngineProcess], tmp_path: Path, process_groups: list[int]
+) -> None:
+    watched = tmp_path / "watched"
+    watched.mkdir()
+    engine = engine_factory(exec_config(["echo building; sleep 300", "echo serving"], [f"{watched}/*.txt"]))
+    log = wait_for_log(engine, "[echo building; sleep 300] building")
+    process_groups.extend(started_pids(log))
+
+    for index in range(5):
+        (watched / f"file-{index}.txt").write_text("burst")
+    log = wait_for_log(engine, "[echo building; sleep 300] building", count=2)
+    first_build = started_pids(log)[0]
+    assert not group_alive(first_build)
+    assert "and 2 more; restarting the pipeline" in log
+    assert engine.stop() == 0
+    log = engine.log()
+    assert log.count("Restarting the pipeline") == 1
+    assert "Started `echo serving`" not in log
