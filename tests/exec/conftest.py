@@ -33,6 +33,14 @@ def app_dir(tmp_path: Path) -> Path:
     return target
 
 
+@pytest.fixture
+def watched(tmp_path: Path) -> Path:
+    """An empty directory for tests to watch."""
+    directory = tmp_path / "watched"
+    directory.mkdir()
+    return directory
+
+
 def exec_config(commands: list[str], watch: list[str] | None = None, *, http: bool = False) -> str:
     """An engine config with ExecModule (and with ``http`` the REST API on ``{HTTP_PORT}``).
 

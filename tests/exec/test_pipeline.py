@@ -34,10 +34,8 @@ def test_crashing_final_command_restarts_with_backoff(
 
 
 def test_missing_command_is_logged_engine_keeps_running_and_a_change_retries(
-    engine_factory: Callable[..., EngineProcess], tmp_path: Path
+    engine_factory: Callable[..., EngineProcess], watched: Path
 ) -> None:
-    watched = tmp_path / "watched"
-    watched.mkdir()
     engine = engine_factory(exec_config(["no-such-command-for-iii-exec"], [f"{watched}/*.txt"]))
     wait_for_log(engine, "not restarted until a watched file changes")
     log = wait_for_log(engine, "(stderr) /bin/sh: 1: no-such-command-for-iii-exec: not found")
@@ -50,10 +48,8 @@ def test_missing_command_is_logged_engine_keeps_running_and_a_change_retries(
 
 
 def test_process_ignoring_sigterm_is_killed_on_restart_and_on_shutdown(
-    engine_factory: Callable[..., EngineProcess], tmp_path: Path, process_groups: list[int]
+    engine_factory: Callable[..., EngineProcess], watched: Path, process_groups: list[int]
 ) -> None:
-    watched = tmp_path / "watched"
-    watched.mkdir()
     stubborn = "trap '' TERM; echo ready; while :; do sleep 0.2; done"
     engine = engine_factory(exec_config([stubborn], [f"{watched}/*.txt"]))
     log = wait_for_log(engine, "ready\n")
@@ -72,9 +68,8 @@ def test_process_ignoring_sigterm_is_killed_on_restart_and_on_shutdown(
 
 
 def test_bad_globs_are_logged_and_the_valid_ones_still_watch(
-    engine_factory: Callable[..., EngineProcess], tmp_path: Path
+    engine_factory: Callable[..., EngineProcess], tmp_path: Path, watched: Path
 ) -> None:
-    watched = tmp_path / "watched"
     (watched / "deep" / "er").mkdir(parents=True)
     globs = [f"{watched}/[oops", f"{tmp_path}/missing/*.txt", f"{watched}/**/*.{{txt,cfg}}"]
     engine = engine_factory(exec_config(["echo started; sleep 300"], globs))
@@ -91,10 +86,8 @@ def test_bad_globs_are_logged_and_the_valid_ones_still_watch(
 
 
 def test_a_burst_of_changes_during_a_step_restarts_once_from_the_first_command(
-    engine_factory: Callable[..., EngineProcess], tmp_path: Path, process_groups: list[int]
+    engine_factory: Callable[..., EngineProcess], watched: Path, process_groups: list[int]
 ) -> None:
-    watched = tmp_path / "watched"
-    watched.mkdir()
     engine = engine_factory(exec_config(["echo building; sleep 300", "echo serving"], [f"{watched}/*.txt"]))
     log = wait_for_log(engine, "[echo building; sleep 300] building")
     process_groups.extend(started_pids(log))
