@@ -21,19 +21,33 @@ class Received:
 
     def add_traces(self, request: trace_service_pb2.ExportTraceServiceRequest) -> None:
         for resource_spans in request.resource_spans:
-            service = next((a.value.string_value for a in resource_spans.resource.attributes
-                            if a.key == "service.name"), None)
+            service = next(
+                (a.value.string_value for a in resource_spans.resource.attributes if a.key == "service.name"),
+                None,
+            )
             for scope_spans in resource_spans.scope_spans:
                 for span in scope_spans.spans:
-                    self.spans.append({"name": span.name, "service": service, "trace_id": span.trace_id.hex(),
-                                       "span_id": span.span_id.hex(), "parent_span_id": span.parent_span_id.hex()})
+                    self.spans.append(
+                        {
+                            "name": span.name,
+                            "service": service,
+                            "trace_id": span.trace_id.hex(),
+                            "span_id": span.span_id.hex(),
+                            "parent_span_id": span.parent_span_id.hex(),
+                        }
+                    )
 
     def add_logs(self, request: logs_service_pb2.ExportLogsServiceRequest) -> None:
         for resource_logs in request.resource_logs:
             for scope_logs in resource_logs.scope_logs:
                 for record in scope_logs.log_records:
-                    self.logs.append({"body": record.body.string_value, "severity": record.severity_text,
-                                      "trace_id": record.trace_id.hex()})
+                    self.logs.append(
+                        {
+                            "body": record.body.string_value,
+                            "severity": record.severity_text,
+                            "trace_id": record.trace_id.hex(),
+                        }
+                    )
 
     def add_metrics(self, request: metrics_service_pb2.ExportMetricsServiceRequest) -> None:
         for resource_metrics in request.resource_metrics:
@@ -79,7 +93,7 @@ class _Traces(trace_service_pb2_grpc.TraceServiceServicer):
     def __init__(self, received: Received) -> None:
         self.received = received
 
-    async def Export(self, request: Any, context: Any) -> Any:  # noqa: N802 (gRPC method name)
+    async def Export(self, request: Any, context: Any) -> Any:
         self.received.add_traces(request)
         return trace_service_pb2.ExportTraceServiceResponse()
 
@@ -88,7 +102,7 @@ class _Logs(logs_service_pb2_grpc.LogsServiceServicer):
     def __init__(self, received: Received) -> None:
         self.received = received
 
-    async def Export(self, request: Any, context: Any) -> Any:  # noqa: N802
+    async def Export(self, request: Any, context: Any) -> Any:
         self.received.add_logs(request)
         return logs_service_pb2.ExportLogsServiceResponse()
 
@@ -97,7 +111,7 @@ class _Metrics(metrics_service_pb2_grpc.MetricsServiceServicer):
     def __init__(self, received: Received) -> None:
         self.received = received
 
-    async def Export(self, request: Any, context: Any) -> Any:  # noqa: N802
+    async def Export(self, request: Any, context: Any) -> Any:
         self.received.add_metrics(request)
         return metrics_service_pb2.ExportMetricsServiceResponse()
 

@@ -20,23 +20,32 @@ async def test_spans_logs_and_metrics_reach_the_collector(engine_factory, protoc
     receiver: Any = HttpReceiver() if protocol == "http/protobuf" else GrpcReceiver()
     port = free_port()
     await receiver.start(port)
-    config = otel_config(exporter="otlp", protocol=protocol, endpoint=f"http://127.0.0.1:{port}",
-                         logs_exporter="both", logs_flush_interval_ms=100, metrics_exporter="otlp",
-                         metrics_export_interval_ms=200)
+    config = otel_config(
+        exporter="otlp",
+        protocol=protocol,
+        endpoint=f"http://127.0.0.1:{port}",
+        logs_exporter="both",
+        logs_flush_interval_ms=100,
+        metrics_exporter="otlp",
+        metrics_export_interval_ms=200,
+    )
     engine = engine_factory(config, env=FAST_EXPORT)
     client = await RawClient.connect(engine.ws_url)
     try:
         assert (await client.call("export.missing", {}))["error"]["code"] == "function_not_found"
         await client.result("engine::log::error", {"message": "exported log"})
-        await client.frame(b"OTLP", span_frame("sdk-worker", [
-            sdk_span(WORKER_TRACE, WORKER_SPAN, None, "worker.handler")]))
+        await client.frame(
+            b"OTLP", span_frame("sdk-worker", [sdk_span(WORKER_TRACE, WORKER_SPAN, None, "worker.handler")])
+        )
         received = receiver.received
 
         async def arrived() -> bool:
             names = {(s["name"], s["service"]) for s in received.spans}
-            return {("export.missing", "otel-test"), ("worker.handler", "sdk-worker")} <= names and any(
-                log["body"] == "exported log" for log in received.logs) and (
-                "iii.invocations.error" in received.metric_names)
+            return (
+                {("export.missing", "otel-test"), ("worker.handler", "sdk-worker")} <= names
+                and any(log["body"] == "exported log" for log in received.logs)
+                and ("iii.invocations.error" in received.metric_names)
+            )
 
         assert await poll(arrived, within_s=20), (received.spans, received.logs, received.metric_names)
         worker_span = next(s for s in received.spans if s["name"] == "worker.handler")

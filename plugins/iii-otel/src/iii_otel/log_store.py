@@ -63,10 +63,10 @@ class LogStore:
     def prune(self, now_ns: int | None = None) -> int:
         """Drop records past the retention; returns how many were dropped."""
         cutoff = (now_ns or time.time_ns()) - self.retention_ns
-        dropped = 0
-        while self._records and self._records[0]["observed_timestamp_unix_nano"] < cutoff:
-            self._records.popleft()
-            dropped += 1
+        kept = [item for item in self._records if item["observed_timestamp_unix_nano"] >= cutoff]
+        dropped = len(self._records) - len(kept)
+        if dropped:
+            self._records = deque(kept, maxlen=self._records.maxlen)
         return dropped
 
     def query(self, query: LogQuery) -> tuple[list[dict[str, Any]], int]:

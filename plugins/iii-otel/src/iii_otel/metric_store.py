@@ -36,10 +36,10 @@ class MetricStore:
 
     def prune(self, now_ns: int | None = None) -> int:
         cutoff = (now_ns or time.time_ns()) - self.retention_ns
-        dropped = 0
-        while self._metrics and self._metrics[0]["timestamp_unix_nano"] < cutoff:
-            self._metrics.popleft()
-            dropped += 1
+        kept = [item for item in self._metrics if item["timestamp_unix_nano"] >= cutoff]
+        dropped = len(self._metrics) - len(kept)
+        if dropped:
+            self._metrics = deque(kept, maxlen=self._metrics.maxlen)
         return dropped
 
     def query(self, start_ns: int | None, end_ns: int | None, name: str | None) -> list[dict[str, Any]]:
