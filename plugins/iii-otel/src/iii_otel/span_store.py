@@ -202,17 +202,28 @@ _SORT_KEYS = {
 }
 
 
+class _EngineSpan:
+    """An ended engine span, converted to a :class:`SpanRecord` only when a query reads it
+    (keeps the invocation path cheap)."""
+
+    __slots__ = ("service_name", "span")
+
+    def __init__(self, span: ReadableSpan, service_name: str) -> None:
+        self.span = span
+        self.service_name = service_name
+
+
 class SpanStore:
     """A bounded store of finished spans (``memory_max_spans``; the oldest is evicted)."""
 
     def __init__(self, max_spans: int) -> None:
-        self._spans: deque[SpanRecord] = deque(maxlen=max_spans)
+        self._spans: deque[SpanRecord | _EngineSpan] = deque(maxlen=max_spans)
 
     def __len__(self) -> int:
         return len(self._spans)
 
-    def add(self, span: SpanRecord) -> None:
-        self._spans.append(span)
+    def add_engine_span(self, span: ReadableSpan, service_name: str) -> None:
+        self._spans.append(_EngineSpan(span, service_name))
 
     def extend(self, spans: Iterable[SpanRecord]) -> None:
         self._spans.extend(spans)
@@ -221,11 +232,14 @@ class SpanStore:
         self._spans.clear()
 
     def spans(self) -> list[SpanRecord]:
-        return list(self._spans)
+        return [
+            SpanRecord.from_readable(item.span, item.service_name) if isinstance(item, _EngineSpan) else item
+            for item in list(self._spans)
+        ]
 
     def list_roots(self, query: TraceQuery) -> tuple[list[SpanRecord], int]:
         """Root spans passing ``query`` (sorted, paged) and how many passed before paging."""
-        spans = [s for s in self._spans if query.trace_id is None or s.trace_id == query.trace_id]
+        spans = [s for s in self.spans() if query.trace_id is None or s.trace_id == query.trace_id]
         by_trace: dict[str, list[SpanRecord]] = {}
         if query.name and query.search_all_spans:
             for span in spans:
@@ -242,7 +256,7 @@ class SpanStore:
 
     def tree(self, trace_id: str) -> list[dict[str, Any]]:
         """Every span of a trace arranged by parent; spans whose parent is not stored are roots."""
-        spans = [s for s in self._spans if s.trace_id == trace_id]
+        spans = [s for s in self.spans() if s.trace_id == trace_id]
         nodes = {span.span_id: {**span.to_json(), "children": []} for span in spans}
         roots = []
         for span in sorted(spans, key=lambda s: s.start_time_unix_nano):
@@ -254,9 +268,6 @@ class SpanStore:
                 parent["children"].append(node)
         return roots
 
-    def durations_ms(self) -> list[float]:
-        return [span.duration_ms for span in self._spans]
-
 
 class StoringSpanProcessor(SpanProcessor):
     """Puts every ended engine span into the span store."""
@@ -266,4 +277,4 @@ class StoringSpanProcessor(SpanProcessor):
         self._service_name = service_name
 
     def on_end(self, span: ReadableSpan) -> None:
-        self._store.add(SpanRecord.from_readable(span, self._service_name))
+        self._store.add_engine_span(span, self._service_name)
