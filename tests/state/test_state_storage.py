@@ -5,28 +5,11 @@ from __future__ import annotations
 import json
 import signal
 import time
-from collections.abc import Callable, Iterator
 
 import pytest
 
-from tests.conftest import EngineProcess, start_engine
 from tests.state.support import REDIS_URL, call, state_config, unique, wait_until, workers
 from tests.state.test_state_events import collector
-
-
-@pytest.fixture
-def engine_in(tmp_path) -> Iterator[Callable[..., EngineProcess]]:
-    """Start engines in a named work directory (so a restart finds the previous data)."""
-    started: list[EngineProcess] = []
-
-    def start(config: str, directory: str = "engine") -> EngineProcess:
-        engine = start_engine(config, tmp_path / directory)
-        started.append(engine)
-        return engine
-
-    yield start
-    for engine in started:
-        engine.stop()
 
 
 def fill(url: str, scope: str) -> None:

@@ -71,7 +71,7 @@ class Client(asyncio.Protocol):
         self.context: Any = None
         self.open = False
         self.subscriptions: dict[str, Subscription] = {}
-        self._held: bytearray | None = None
+        self._held: list[Frame | bytes] | None = None
         self._inbox: deque[dict[str, Any]] | None = None
         self._worker: asyncio.Task[None] | None = None
 
@@ -83,8 +83,8 @@ class Client(asyncio.Protocol):
         self.peer = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer or "")
 
     def data_received(self, data: bytes) -> None:
-        if self._held is not None:  # still authenticating: keep frames for later
-            self._held += data
+        if self._held is not None:  # still authenticating: keep the data for later
+            self._held.append(data)
             return
         self.ws.receive_data(data)
         self._process()
@@ -105,17 +105,23 @@ class Client(asyncio.Protocol):
 
     def _process(self) -> None:
         for event in self.ws.events_received():
-            if isinstance(event, Request):
+            if self._held is not None:  # frames that came with the handshake request
+                self._held.append(event)  # type: ignore[arg-type]
+            elif isinstance(event, Request):
                 self._on_request(event)
-            elif isinstance(event, Frame) and event.opcode in (Opcode.TEXT, Opcode.BINARY):
-                self._on_message(event.data)
+            elif isinstance(event, Frame):
+                self._on_frame(event)
         self._flush()
+
+    def _on_frame(self, frame: Frame) -> None:
+        if frame.opcode in (Opcode.TEXT, Opcode.BINARY):
+            self._on_message(frame.data)
 
     def _on_request(self, request: Request) -> None:
         if urlsplit(request.path).path != "/":
             self.ws.send_response(self.ws.reject(404, "Not Found\n"))
             return
-        self._held = bytearray()
+        self._held = []
         self._worker = asyncio.get_running_loop().create_task(self._accept(request))
 
     async def _accept(self, request: Request) -> None:
@@ -127,12 +133,15 @@ class Client(asyncio.Protocol):
             return
         response = self.ws.accept(request)
         self.ws.send_response(response)
-        held, self._held = self._held, None
+        held, self._held = self._held or [], None
         if response.status_code == 101:
             self.open = True
             self.session.opened(self)
-        if held:
-            self.ws.receive_data(bytes(held))
+        for early in held:
+            if isinstance(early, Frame):
+                self._on_frame(early)
+            else:
+                self.ws.receive_data(early)
         self._process()
 
     def _on_message(self, data: bytes) -> None:
