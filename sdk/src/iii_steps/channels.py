@@ -36,22 +36,28 @@ class _ChannelEnd:
     direction: str
 
     def __init__(self, engine_url: str, ref: dict[str, Any]) -> None:
+        self.engine_url = engine_url
         self.ref = {
             "channel_id": ref["channel_id"],
             "access_key": ref["access_key"],
             "direction": self.direction,
         }
-        self.url = (
-            f"{engine_url.rstrip('/')}/ws/channels/{ref['channel_id']}"
-            f"?key={quote(ref['access_key'], safe='')}&dir={self.direction}"
-        )
         self._ws: ClientConnection | None = None
-        self._lock = asyncio.Lock()
+        self._lock: asyncio.Lock | None = None
         self.used = False
+
+    @property
+    def url(self) -> str:
+        """The channel endpoint of this end."""
+        return (
+            f"{self.engine_url.rstrip('/')}/ws/channels/{self.ref['channel_id']}"
+            f"?key={quote(self.ref['access_key'], safe='')}&dir={self.direction}"
+        )
 
     async def _socket(self) -> ClientConnection:
         self.used = True
         if self._ws is None:
+            self._lock = self._lock or asyncio.Lock()
             async with self._lock:
                 if self._ws is None:
                     self._ws = await websockets.connect(
@@ -122,7 +128,7 @@ def resolve_channel_refs(engine_url: str, data: Any) -> Any:
     Containers are updated in place: ``data`` is a freshly decoded message owned by the caller.
     """
     if isinstance(data, dict):
-        if is_channel_ref(data):
+        if "channel_id" in data and is_channel_ref(data):
             return (ChannelReader if data["direction"] == "read" else ChannelWriter)(engine_url, data)
         for key, value in data.items():
             if isinstance(value, (dict, list)):
