@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 from pathlib import Path
 
@@ -97,12 +98,13 @@ BAD_CONFIGS = [
 ]
 
 
-@pytest.mark.parametrize(("line", "message"), BAD_CONFIGS)
-def test_bad_config_fails_startup_naming_the_key(tmp_path: Path, line: str, message: str) -> None:
+def failed_startup(tmp_path: Path, module_config: str) -> tuple[Path, str]:
+    """Run the engine on an OtelModule entry whose ``config:`` is ``module_config``; it must exit 1.
+    Returns the config path and stderr."""
     config = tmp_path / "config.yaml"
     config.write_text(
         f"port: {free_port()}\nmodules:\n  - class: modules::observability::OtelModule\n"
-        f"    config:\n      {line}\n"
+        f"    config:{module_config}\n"
     )
     result = subprocess.run(
         [str(BIN / "iii"), "-c", str(config)],
@@ -113,27 +115,21 @@ def test_bad_config_fails_startup_naming_the_key(tmp_path: Path, line: str, mess
         check=False,
     )
     assert result.returncode == 1, result.stdout + result.stderr
-    assert f"{config}:5" in result.stderr and message in result.stderr, result.stderr
+    return config, result.stderr
+
+
+@pytest.mark.parametrize(("line", "message"), BAD_CONFIGS)
+def test_bad_config_fails_startup_naming_the_key(tmp_path: Path, line: str, message: str) -> None:
+    config, stderr = failed_startup(tmp_path, f"\n      {line}")
+    assert f"{config}:5" in stderr and message in stderr, stderr
 
 
 def test_explicit_prometheus_port_in_use_fails_startup(tmp_path: Path) -> None:
-    import socket
-
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        config = tmp_path / "config.yaml"
-        config.write_text(
-            f"port: {free_port()}\nmodules:\n  - class: modules::observability::OtelModule\n"
-            f"    config: {{metrics_enabled: true, prometheus_host: 127.0.0.1, prometheus_port: {port}}}\n"
+        _, stderr = failed_startup(
+            tmp_path, f" {{metrics_enabled: true, prometheus_host: 127.0.0.1, prometheus_port: {port}}}"
         )
-        result = subprocess.run(
-            [str(BIN / "iii"), "-c", str(config)],
-            capture_output=True,
-            text=True,
-            timeout=30,
-            cwd=tmp_path,
-            check=False,
-        )
-    assert result.returncode == 1 and "cannot serve Prometheus metrics" in result.stderr, result.stderr
+    assert "cannot serve Prometheus metrics" in stderr, stderr

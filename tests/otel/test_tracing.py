@@ -5,69 +5,46 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from tests.otel.conftest import echo
 from tests.otel.helpers import RawClient, SdkWorker, otel_config, poll
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 PARENT_SPAN = "00f067aa0ba902b7"
 
 
-async def _echo(message: dict[str, Any]) -> Any:
-    return {"echo": message.get("data")}
-
-
 def _flags(traceparent: str) -> str:
     return traceparent.split("-")[3]
 
 
-async def test_span_continues_caller_context_and_is_passed_to_the_worker(engine_factory) -> None:
-    engine = engine_factory(otel_config())
-    callee = await RawClient.connect(engine.ws_url)
-    caller = await RawClient.connect(engine.ws_url)
-    try:
-        await callee.register_function("trace.echo", _echo)
-        await asyncio.sleep(0.2)
-        reply = await caller.call(
-            "trace.echo", {"a": 1}, traceparent=f"00-{TRACE_ID}-{PARENT_SPAN}-01", baggage="tenant=acme"
-        )
-        assert reply["result"] == {"echo": {"a": 1, "_caller_worker_id": caller.worker_id}}
+async def test_span_continues_caller_context_and_is_passed_to_the_worker(echo_pair) -> None:
+    callee, caller = echo_pair
+    reply = await caller.call(
+        "trace.echo", {"a": 1}, traceparent=f"00-{TRACE_ID}-{PARENT_SPAN}-01", baggage="tenant=acme"
+    )
+    assert reply["result"] == {"echo": {"a": 1, "_caller_worker_id": caller.worker_id}}
 
-        sent = callee.received[-1]
-        _, trace_id, engine_span, flags = sent["traceparent"].split("-")
-        assert (trace_id, flags[:2]) == (TRACE_ID, "01") and engine_span != PARENT_SPAN
-        assert sent["baggage"] == "tenant=acme"
-        assert reply["traceparent"] == sent["traceparent"]
+    sent = callee.received[-1]
+    _, trace_id, engine_span, flags = sent["traceparent"].split("-")
+    assert (trace_id, flags[:2]) == (TRACE_ID, "01") and engine_span != PARENT_SPAN
+    assert sent["baggage"] == "tenant=acme"
+    assert reply["traceparent"] == sent["traceparent"]
 
-        tree = await caller.result("engine::traces::tree", {"trace_id": TRACE_ID})
-        [root] = tree["roots"]
-        assert (root["span_id"], root["parent_span_id"], root["name"]) == (
-            engine_span,
-            PARENT_SPAN,
-            "trace.echo",
-        )
-        attributes = dict(root["attributes"])
-        assert attributes["function_id"] == "trace.echo"
-        assert attributes["iii.function.kind"] == "worker"
-        assert attributes["iii.worker.id"] == caller.worker_id
-        assert root["service_name"] == "otel-test" and root["status"] == "unset"
-    finally:
-        await caller.close()
-        await callee.close()
+    tree = await caller.result("engine::traces::tree", {"trace_id": TRACE_ID})
+    [root] = tree["roots"]
+    assert (root["span_id"], root["parent_span_id"], root["name"]) == (engine_span, PARENT_SPAN, "trace.echo")
+    attributes = dict(root["attributes"])
+    assert attributes["function_id"] == "trace.echo"
+    assert attributes["iii.function.kind"] == "worker"
+    assert attributes["iii.worker.id"] == caller.worker_id
+    assert root["service_name"] == "otel-test" and root["status"] == "unset"
 
 
-async def test_unsampled_parent_is_propagated_but_not_recorded(engine_factory) -> None:
-    engine = engine_factory(otel_config())
-    callee = await RawClient.connect(engine.ws_url)
-    caller = await RawClient.connect(engine.ws_url)
-    try:
-        await callee.register_function("trace.echo", _echo)
-        await asyncio.sleep(0.2)
-        await caller.result("trace.echo", {}, traceparent=f"00-{TRACE_ID}-{PARENT_SPAN}-00")
-        sent = callee.received[-1]["traceparent"]
-        assert sent.split("-")[1] == TRACE_ID and _flags(sent) == "00"
-        assert (await caller.result("engine::traces::tree", {"trace_id": TRACE_ID}))["roots"] == []
-    finally:
-        await caller.close()
-        await callee.close()
+async def test_unsampled_parent_is_propagated_but_not_recorded(echo_pair) -> None:
+    callee, caller = echo_pair
+    await caller.result("trace.echo", {}, traceparent=f"00-{TRACE_ID}-{PARENT_SPAN}-00")
+    sent = callee.received[-1]["traceparent"]
+    assert sent.split("-")[1] == TRACE_ID and _flags(sent) == "00"
+    assert (await caller.result("engine::traces::tree", {"trace_id": TRACE_ID}))["roots"] == []
 
 
 async def test_errors_mark_the_span_and_internal_spans_are_hidden(engine_factory) -> None:
@@ -104,7 +81,7 @@ async def test_sampling_rules_default_and_rate_limit(engine_factory) -> None:
     worker = await RawClient.connect(engine.ws_url)
     try:
         for name in ("keep.this", "drop.this", "keep.never"):
-            await worker.register_function(name, _echo)
+            await worker.register_function(name, echo)
         await asyncio.sleep(0.2)
         for name in ("keep.this", "drop.this", "keep.never"):
             await worker.result(name, {})
@@ -133,7 +110,7 @@ async def test_rate_limit_caps_new_traces(engine_factory) -> None:
     engine = engine_factory(otel_config(sampling={"rate_limit": {"max_traces_per_second": 3}}))
     worker = await RawClient.connect(engine.ws_url)
     try:
-        await worker.register_function("busy.fn", _echo)
+        await worker.register_function("busy.fn", echo)
         await asyncio.sleep(0.2)
         await asyncio.gather(*(worker.result("busy.fn", {}) for _ in range(20)))
         listed = await worker.result("engine::traces::list", {"name": "busy.fn"})
