@@ -243,3 +243,48 @@ async def test_logger_falls_back_to_local_logging(
         Logger(worker, "orders").child(order_id="o-1").info("order created", {"total": 3})
     assert "order created" in caplog.text
     assert "o-1" in caplog.text
+
+
+OTEL_CONFIG = """\
+port: {ENGINE_PORT}
+modules:
+  - class: modules::observability::OtelModule
+    config: {enabled: true, exporter: memory, prometheus_enabled: false, logs_console_output: false}
+"""
+
+
+async def test_logger_records_reach_the_engine_with_trace_ids(
+    engine_factory: Callable[..., EngineProcess], make_worker: Callable[..., Worker]
+) -> None:
+    engine = engine_factory(OTEL_CONFIG)
+    worker = make_worker(engine.ws_url)
+    logger = Logger(worker, "billing")
+
+    async def charge(data: Any) -> str:
+        logger.child(order_id=data["order_id"]).error("payment failed", {"gateway": "acme"})
+        trace = current_trace()
+        assert trace is not None
+        return trace.trace_id
+
+    worker.register_function("billing::charge", charge)
+    await worker.start()
+    for _ in range(100):
+        if "engine::log::error" in worker.engine_functions:
+            break
+        await asyncio.sleep(0.02)
+    trace_id = await worker.invoke("billing::charge", {"order_id": "o-7"})
+
+    async def stored() -> list[dict[str, Any]]:
+        for _ in range(100):
+            logs = (await worker.invoke("engine::logs::list", {"trace_id": trace_id}))["logs"]
+            if logs:
+                return logs
+            await asyncio.sleep(0.05)
+        raise AssertionError("the log record never reached the engine")
+
+    [record] = await stored()
+    assert record["body"] == "payment failed"
+    assert record["severity_text"] == "ERROR"
+    assert record["service_name"] == "billing"
+    assert record["attributes"]["order_id"] == "o-7"
+    assert record["attributes"]["gateway"] == "acme"

@@ -101,6 +101,23 @@ STEPS = {
             value = await ctx.state.get(req.path_params["scope"], req.path_params["key"])
             return {"status": 200 if value is not None else 404, "body": value}
     """,
+    "download_step.py": """
+        config = {"type": "api", "name": "Download", "path": "/download", "method": "GET"}
+
+        async def handler(req, ctx):
+            async with req.response as out:
+                await out.send_message({"type": "set_status", "status_code": 206})
+                await out.send_message({"type": "set_headers", "headers": {"content-type": "text/plain"}})
+                await out.write(b"hello ")
+                await out.write(b"world")
+    """,
+    "upload_step.py": """
+        config = {"type": "api", "name": "Upload", "path": "/upload", "method": "POST"}
+
+        async def handler(req, ctx):
+            content = await req.request_body.read_all()
+            return {"status": 200, "body": {"size": len(content), "head": content[:4].decode()}}
+    """,
     "broken_step.py": """
         import does_not_exist
     """,
@@ -190,6 +207,13 @@ async def test_steps_served_end_to_end(
             assert response.status == 422
         async with http.get(f"{base}/guarded", headers={"x-allow": "yes"}) as response:
             assert response.status == 200
+
+        async with http.get(f"{base}/download") as response:
+            assert response.status == 206
+            assert response.headers["content-type"] == "text/plain"
+            assert await response.read() == b"hello world"
+        async with http.post(f"{base}/upload", data=b"data" + bytes(100_000)) as response:
+            assert await response.json() == {"size": 100_004, "head": "data"}
 
         async with http.post(f"{base}/jobs", json={"job": "j1"}) as response:
             assert response.status == 202
