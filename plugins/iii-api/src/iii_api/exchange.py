@@ -24,7 +24,25 @@ from .router import Route
 if TYPE_CHECKING:
     from .rest_module import RestApiModule
 
-FIRST_COMPLETED = asyncio.FIRST_COMPLETED
+
+
+class Wakeup:
+    """A done-callback for several futures that wakes one waiter (lighter than asyncio.wait)."""
+
+    __slots__ = ("_future", "_loop")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._future: asyncio.Future[None] = loop.create_future()
+
+    def __call__(self, _: object = None) -> None:
+        if not self._future.done():
+            self._future.set_result(None)
+
+    async def wait(self) -> None:
+        """Return once called since the previous wait (at once if it already was)."""
+        await self._future
+        self._future = self._loop.create_future()
 
 
 def _consume_outcome(task: asyncio.Future[Any]) -> None:
@@ -129,37 +147,33 @@ class Exchange:
         channel = self.response_channel
         assert channel is not None
         loop = asyncio.get_running_loop()
+        wakeup = Wakeup(loop)
         invocation = asyncio.ensure_future(
             api.engine.invoke(self.route.function_id, payload, source="http", **trace_context(self.headers))
         )
         invocation.add_done_callback(_consume_outcome)
-        head = response.ResponseHead(dict(reply_headers))
+        invocation.add_done_callback(wakeup)
         getter = asyncio.ensure_future(channel.get())
-        waiting: set[asyncio.Future[Any]] = {invocation, getter}
-        if self.body_pump is not None:
-            waiting.add(self.body_pump)
+        getter.add_done_callback(wakeup)
+        pump = self.body_pump
+        if pump is not None:
+            pump.add_done_callback(wakeup)
+        timer = loop.call_at(self.deadline, wakeup)
+        head = response.ResponseHead(dict(reply_headers))
         try:
             while True:
-                done, _ = await asyncio.wait(
-                    waiting, timeout=self.deadline - loop.time(), return_when=FIRST_COMPLETED
-                )
-                if not done:
-                    return response.empty(504, reply_headers)
-                if getter in done:
+                if getter.done():
                     item = getter.result()
                     if item is None or isinstance(item, bytes):
                         return await self._stream(head, item)
                     head.apply(item)
-                    waiting.discard(getter)
                     getter = asyncio.ensure_future(channel.get())
-                    waiting.add(getter)
-                    continue
-                if self.body_pump in done:
-                    waiting.discard(self.body_pump)
-                    if isinstance(self.body_pump.exception(), PayloadTooLarge):
+                    getter.add_done_callback(wakeup)
+                elif pump is not None and pump.done():
+                    if not pump.cancelled() and isinstance(pump.exception(), PayloadTooLarge):
                         return response.too_large(reply_headers)
-                if invocation in done:
-                    waiting.discard(invocation)
+                    pump = None
+                elif invocation is not None and invocation.done():
                     error = invocation.exception()
                     if error is not None:
                         if not isinstance(error, InvocationError):
@@ -168,7 +182,13 @@ class Exchange:
                     result = invocation.result()
                     if result is not None:
                         return response.from_result(result, reply_headers)
+                    invocation = None  # no result: the response comes from the channel
+                elif loop.time() >= self.deadline:
+                    return response.empty(504, reply_headers)
+                else:
+                    await wakeup.wait()
         finally:
+            timer.cancel()
             getter.cancel()
 
     async def _stream(self, head: response.ResponseHead, first: bytes | None) -> web.StreamResponse:

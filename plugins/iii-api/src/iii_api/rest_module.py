@@ -140,13 +140,8 @@ class RestApiModule(Module):
             status = reply.status
             return reply
         finally:
-            self.log.info(
-                "HTTP request",
-                method=request.method,
-                path=request.path,
-                status=status,
-                duration_ms=round((time.perf_counter() - started) * 1000, 3),
-            )
+            duration_ms = (time.perf_counter() - started) * 1000
+            self.log.info(f"{request.method} {request.path} {status} {duration_ms:.3f}ms")
 
     async def _serve(self, request: BaseRequest, started: float) -> web.StreamResponse:
         headers = request_headers(request.raw_headers)
