@@ -74,7 +74,7 @@ STEPS = {
         async def handler(req, ctx):
             await ctx.enqueue("jobs", {"job": req.body["job"]})
             await ctx.publish("news", {"job": req.body["job"]})
-            return {"status": 202, "body": {"queued": req.body["job"]}}
+            return {"status": 202, "body": {"queued": req.body["job"], "trace_id": ctx.trace_id}}
     """,
     "work_step.py": """
         config = {"type": "queue", "name": "Work", "topic": "jobs"}
@@ -217,13 +217,16 @@ async def test_steps_served_end_to_end(
 
         async with http.post(f"{base}/jobs", json={"job": "j1"}) as response:
             assert response.status == 202
+            submitted = await response.json()
 
         async def processed() -> Any:
             async with http.get(f"{base}/state/jobs/j1") as response:
                 assert response.status == 200
                 return await response.json()
 
-        assert (await _eventually(processed))["done"] is True
+        job = await _eventually(processed)
+        assert job["done"] is True
+        assert job["trace"] == submitted["trace_id"]  # the queue message kept the producer's trace
 
         def counted(scope: str, at_least: int) -> Callable[[], Any]:
             async def check() -> Any:
