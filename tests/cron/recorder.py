@@ -69,6 +69,7 @@ class CronWorker:
         self.label = label
         self.log = log
         self.hold_s = hold_s
+        self.closed = False
         reconnect = ReconnectionConfig(initial_delay_ms=100, max_delay_ms=500, jitter_factor=0.0)
         self.client = register_worker(
             url,
@@ -90,4 +91,7 @@ class CronWorker:
             time.sleep(self.hold_s)
 
     def close(self) -> None:
-        self.client.shutdown()
+        """Shut the SDK client down (idempotent)."""
+        if not self.closed:
+            self.closed = True
+            self.client.shutdown()

@@ -103,8 +103,11 @@ class KvCronAdapter:
         self.state_file.dirty = False
         await asyncio.to_thread(self.state_file.write, dict(self.last_fire_ms))
 
-    async def claim(self, job_id: str, scheduled_ms: int) -> Claim:
+    async def claim(self, ticks: list[tuple[str, int]]) -> list[Claim]:
         now_ms = int(time.time() * 1000)
+        return [self._claim(job_id, scheduled_ms, now_ms) for job_id, scheduled_ms in ticks]
+
+    def _claim(self, job_id: str, scheduled_ms: int, now_ms: int) -> Claim:
         if self.last_fire_ms.get(job_id, -1) >= scheduled_ms:
             return Claim.ALREADY_FIRED
         lock = self.locks.get(job_id)

@@ -1,6 +1,7 @@
 """The interface of cron lock adapters: one claim per (job, scheduled time), fenced and locked.
 
-A claim succeeds only if (a) no other engine holds the job's lock and (b) the job's persisted
+Claims come in batches (every tick due at the same moment, in one round trip). A claim succeeds
+only if (a) no other engine holds the job's lock and (b) the job's persisted
 last fire is older than the scheduled time. A successful claim takes the lock for ``lock_ttl_ms``
 and records the scheduled time as the job's last fire in the same atomic step, so a tick is
 fired at most once, by one engine, even across restarts and clock skew between engines.
@@ -35,8 +36,9 @@ class CronLockAdapter(Protocol):
     async def stop(self) -> None:
         """Flush persisted state and close connections."""
 
-    async def claim(self, job_id: str, scheduled_ms: int) -> Claim:
-        """Atomically take the job's lock and record ``scheduled_ms`` as its last fire."""
+    async def claim(self, ticks: list[tuple[str, int]]) -> list[Claim]:
+        """For each ``(job id, scheduled ms)``, in order: atomically take the job's lock and record
+        the scheduled time as its last fire. A job listed twice gets ALREADY_FIRED the second time."""
 
     async def release(self, job_id: str) -> None:
         """Release the job's lock if this instance still holds it."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Coroutine
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 from typing import Any
@@ -137,48 +138,68 @@ class CronModule(Module):
             return
         self.wheel.schedule(due, job)
 
-    def _due(self, job: CronJob, due: float) -> None:
-        if not job.active:
-            return
-        task = self.engine.spawn(self._tick(job, due), name=f"cron:{job.job_id}")
+    def _track(self, coroutine: Coroutine[Any, Any, None], name: str) -> None:
+        task = self.engine.spawn(coroutine, name=name)
         self.ticks.add(task)
         task.add_done_callback(self.ticks.discard)
 
-    async def _tick(self, job: CronJob, due: float) -> None:
-        try:
-            following = job.schedule.next_after(due)
-            if following is not None and following <= time.time():
-                self.log.warning(
-                    "cron tick skipped: a later tick is already due",
-                    job_id=job.job_id,
-                    scheduled_time=rfc3339(due),
-                )
-            else:
-                await self._fire(job, due)
-        finally:
-            if job.active:
-                self._schedule_after(job, max(time.time(), due))
+    def _due(self, batch: list[tuple[CronJob, float]]) -> None:
+        ticks = [(job, due) for job, due in batch if job.active]
+        if ticks:
+            self._track(self._fire_batch(ticks), name="cron:tick")
 
-    async def _fire(self, job: CronJob, due: float) -> None:
-        adapter = self._adapter()
+    def _reschedule(self, job: CronJob, due: float) -> None:
+        if job.active:
+            self._schedule_after(job, max(time.time(), due))
+
+    async def _fire_batch(self, batch: list[tuple[CronJob, float]]) -> None:
+        """Claim every tick of the batch at once, start the claimed ones, reschedule the rest."""
+        on_time, passed = [], []
+        now = time.time()
+        for job, due in batch:
+            (passed if self._superseded(job, due, now) else on_time).append((job, due))
         try:
-            claim = await adapter.claim(job.job_id, round(due * 1000))
+            claims = await self._adapter().claim([(job.job_id, round(due * 1000)) for job, due in on_time])
         except Exception:
-            self.log.exception("cron lock adapter failed, tick skipped", job_id=job.job_id)
-            return
-        if claim is not Claim.ACQUIRED:
-            self.log.debug("cron tick not claimed", job_id=job.job_id, outcome=claim.value)
-            return
+            self.log.exception("cron lock adapter failed, ticks skipped", jobs=len(on_time))
+            claims = [None] * len(on_time)
+        for (job, due), claim in zip(on_time, claims, strict=True):
+            if claim is Claim.ACQUIRED:
+                self._track(self._run(job, due, self._event(job, due)), name=f"cron:{job.job_id}")
+            else:
+                self.log.debug("cron tick not claimed", job_id=job.job_id, outcome=claim and claim.value)
+                passed.append((job, due))
+        for job, due in passed:
+            self._reschedule(job, due)
+
+    def _superseded(self, job: CronJob, due: float, now: float) -> bool:
+        """Whether a later tick of the job is already due (the engine fell behind): skip this one."""
+        if now - due < 1.0:  # fire times are whole seconds: nothing later can be due yet
+            return False
+        following = job.schedule.next_after(due)
+        if following is None or following > now:
+            return False
+        self.log.warning(
+            "cron tick skipped: a later tick is already due", job_id=job.job_id, scheduled_time=rfc3339(due)
+        )
+        return True
+
+    @staticmethod
+    def _event(job: CronJob, due: float) -> dict[str, Any]:
+        return {
+            "trigger": TRIGGER_TYPE,
+            "job_id": job.job_id,
+            "scheduled_time": rfc3339(due),
+            "actual_time": rfc3339(time.time()),
+        }
+
+    async def _run(self, job: CronJob, due: float, event: dict[str, Any]) -> None:
+        """Condition and function, awaited; then release the lock and schedule the next tick."""
         try:
-            payload = {
-                "trigger": TRIGGER_TYPE,
-                "job_id": job.job_id,
-                "scheduled_time": rfc3339(due),
-                "actual_time": rfc3339(time.time()),
-            }
-            await self.engine.fire(job.trigger, payload, source="cron")
+            await self.engine.fire(job.trigger, event, source="cron")
         finally:
             try:
-                await adapter.release(job.job_id)
+                await self._adapter().release(job.job_id)
             except Exception:
                 self.log.exception("cron lock release failed", job_id=job.job_id)
+            self._reschedule(job, due)

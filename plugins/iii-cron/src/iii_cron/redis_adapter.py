@@ -19,12 +19,23 @@ from .locks import DEFAULT_LOCK_TTL_MS, Claim, instance_owner
 LAST_FIRE_TTL_S = 7 * 24 * 3600
 CONNECT_TIMEOUT_S = 5.0
 
+# KEYS: lock and last-fire key of each tick; ARGV: owner, lock TTL ms, last-fire TTL s, then the
+# scheduled ms of each tick. Returns 1 (acquired), 0 (already fired) or -1 (locked) per tick.
 CLAIM_SCRIPT = """
-local last = redis.call('GET', KEYS[2])
-if last and tonumber(last) >= tonumber(ARGV[3]) then return 0 end
-if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return -1 end
-redis.call('SET', KEYS[2], ARGV[3], 'EX', ARGV[4])
-return 1
+local results = {}
+for i = 1, #KEYS / 2 do
+  local lock, last_key, scheduled = KEYS[2 * i - 1], KEYS[2 * i], ARGV[3 + i]
+  local last = redis.call('GET', last_key)
+  if last and tonumber(last) >= tonumber(scheduled) then
+    results[i] = 0
+  elseif not redis.call('SET', lock, ARGV[1], 'NX', 'PX', ARGV[2]) then
+    results[i] = -1
+  else
+    redis.call('SET', last_key, scheduled, 'EX', ARGV[3])
+    results[i] = 1
+  end
+end
+return results
 """
 
 RELEASE_SCRIPT = """
@@ -67,12 +78,11 @@ class RedisCronAdapter:
     async def stop(self) -> None:
         await self.client.aclose()
 
-    async def claim(self, job_id: str, scheduled_ms: int) -> Claim:
-        result = await self._claim(
-            keys=[lock_key(job_id), last_fire_key(job_id)],
-            args=[self.owner, self.lock_ttl_ms, scheduled_ms, LAST_FIRE_TTL_S],
-        )
-        return CLAIM_RESULTS[int(result)]
+    async def claim(self, ticks: list[tuple[str, int]]) -> list[Claim]:
+        keys = [key for job_id, _ in ticks for key in (lock_key(job_id), last_fire_key(job_id))]
+        args = [self.owner, self.lock_ttl_ms, LAST_FIRE_TTL_S, *(scheduled_ms for _, scheduled_ms in ticks)]
+        results = await self._claim(keys=keys, args=args)
+        return [CLAIM_RESULTS[int(result)] for result in results]
 
     async def release(self, job_id: str) -> None:
         await self._release(keys=[lock_key(job_id)], args=[self.owner])

@@ -13,14 +13,17 @@ Item = TypeVar("Item")
 
 
 class TimerWheel(Generic[Item]):
-    """Calls ``on_due(item, due)`` as soon as the wall clock reaches each scheduled ``due``.
+    """Calls ``on_due([(item, due), ...])`` as soon as the wall clock reaches the scheduled times.
+
+    Everything due at the same wake-up is handed over as one batch, so its owner can claim and
+    start all of them before doing anything slower.
 
     Sleeps exactly until the earliest due time (re-checking the wall clock, so a wake-up a
     little early sleeps again), and is woken early when something earlier is scheduled. Items
     are never removed: ``on_due`` decides whether a popped item is still wanted.
     """
 
-    def __init__(self, on_due: Callable[[Item, float], None]) -> None:
+    def __init__(self, on_due: Callable[[list[tuple[Item, float]]], None]) -> None:
         self._on_due = on_due
         self._heap: list[tuple[float, int, Item]] = []
         self._order = itertools.count()
@@ -30,7 +33,7 @@ class TimerWheel(Generic[Item]):
         return len(self._heap)
 
     def schedule(self, due: float, item: Item) -> None:
-        """Call ``on_due(item, due)`` at POSIX time ``due``."""
+        """Hand ``item`` to ``on_due`` at POSIX time ``due``."""
         if not self._heap or due < self._heap[0][0]:
             self._changed.set()
         heapq.heappush(self._heap, (due, next(self._order), item))
@@ -51,6 +54,8 @@ class TimerWheel(Generic[Item]):
                     pass
                 continue
             now = time.time()
+            batch = []
             while self._heap and self._heap[0][0] <= now:
                 due, _, item = heapq.heappop(self._heap)
-                self._on_due(item, due)
+                batch.append((item, due))
+            self._on_due(batch)
