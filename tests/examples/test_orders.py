@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import shutil
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +17,7 @@ import pytest
 import websockets
 
 from tests.conftest import EngineProcess, free_port, start_engine
+from tests.sdk.helpers import eventually, get_json
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "orders"
 
@@ -44,17 +45,6 @@ def orders_app(tmp_path: Path) -> Iterator[EngineProcess]:
     engine.stop()
 
 
-async def _eventually(check: Callable[[], Any], within: float = 20.0) -> Any:
-    deadline = asyncio.get_running_loop().time() + within
-    while True:
-        try:
-            return await check()
-        except (AssertionError, aiohttp.ClientError):
-            if asyncio.get_running_loop().time() > deadline:
-                raise
-            await asyncio.sleep(0.1)
-
-
 async def _next_event(stream: Any, order_id: str, wanted_status: str) -> dict[str, Any]:
     while True:
         message = orjson.loads(await asyncio.wait_for(stream.recv(), 15))
@@ -64,17 +54,18 @@ async def _next_event(stream: Any, order_id: str, wanted_status: str) -> dict[st
                 return message
 
 
+async def _stats_become(http: aiohttp.ClientSession, base: str, expected: dict[str, int]) -> None:
+    async def check() -> None:
+        assert await get_json(http, f"{base}/stats") == expected
+
+    await eventually(check, within=20)
+
+
 @pytest.mark.timeout(120)
 async def test_orders_flow(orders_app: EngineProcess) -> None:
     base = f"http://127.0.0.1:{orders_app.ports['HTTP_PORT']}"
     async with aiohttp.ClientSession() as http:
-
-        async def stats() -> Any:
-            async with http.get(f"{base}/stats") as response:
-                assert response.status == 200, await response.text()
-                return await response.json()
-
-        assert await _eventually(stats) == {"orders": 0, "items": 0}  # steps are up
+        await _stats_become(http, base, {"orders": 0, "items": 0})  # the steps are up
 
         async with websockets.connect(f"ws://127.0.0.1:{orders_app.ports['STREAM_PORT']}/") as stream:
             join = {"subscriptionId": "s1", "streamName": "orders", "groupId": "all"}
@@ -96,7 +87,7 @@ async def test_orders_flow(orders_app: EngineProcess) -> None:
             assert (await response.json())["status"] == "shipped"
         async with http.get(f"{base}/orders") as response:
             assert [o["id"] for o in (await response.json())["orders"]] == [order["id"]]
-        assert await _eventually(stats) == {"orders": 1, "items": 3}  # pub/sub step
+        await _stats_become(http, base, {"orders": 1, "items": 3})  # pub/sub step
 
         async with http.post(f"{base}/orders", json={"item": "", "quantity": 0}) as response:
             assert response.status == 400
@@ -109,21 +100,9 @@ async def test_orders_flow(orders_app: EngineProcess) -> None:
 async def test_editing_a_step_hot_reloads(orders_app: EngineProcess) -> None:
     base = f"http://127.0.0.1:{orders_app.ports['HTTP_PORT']}"
     async with aiohttp.ClientSession() as http:
-
-        async def stats() -> Any:
-            async with http.get(f"{base}/stats") as response:
-                assert response.status == 200, await response.text()
-                return await response.json()
-
-        assert await _eventually(stats) == {"orders": 0, "items": 0}
+        await _stats_become(http, base, {"orders": 0, "items": 0})
         step = orders_app.workdir / "steps" / "stats_step.py"
         step.write_text(
             step.read_text().replace('{"orders": 0, "items": 0}', '{"orders": 0, "items": 0, "v": 2}')
         )
-
-        async def reloaded() -> Any:
-            body = await stats()
-            assert body.get("v") == 2
-            return body
-
-        await _eventually(reloaded)
+        await _stats_become(http, base, {"orders": 0, "items": 0, "v": 2})

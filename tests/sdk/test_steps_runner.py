@@ -4,13 +4,12 @@ the others."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import signal
 import subprocess
 import sys
 import textwrap
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +18,7 @@ import pytest
 from iii_steps import Worker
 
 from tests.conftest import EngineProcess
+from tests.sdk.helpers import eventually, get_json
 
 ENGINE_CONFIG = """\
 port: {ENGINE_PORT}
@@ -164,17 +164,6 @@ def run_steps_process(tmp_path: Path) -> Iterator[Callable[[Path, str], subproce
                 process.wait(5)
 
 
-async def _eventually(check: Callable[[], Any], within: float = 15.0) -> Any:
-    deadline = asyncio.get_running_loop().time() + within
-    while True:
-        try:
-            return await check()
-        except AssertionError:
-            if asyncio.get_running_loop().time() > deadline:
-                raise
-            await asyncio.sleep(0.1)
-
-
 @pytest.mark.timeout(90)
 async def test_steps_served_end_to_end(
     engine_factory: Callable[..., EngineProcess],
@@ -194,7 +183,7 @@ async def test_steps_served_end_to_end(
                 assert response.headers["x-step"] == "echo"
                 return await response.json()
 
-        body = await _eventually(echo)
+        body = await eventually(echo)
         assert body["id"] == "42" and body["body"] == {"a": 1} and body["q"] == {"x": "1"}
         assert body["trigger"] == "http" and len(body["trace_id"]) == 32
 
@@ -219,27 +208,18 @@ async def test_steps_served_end_to_end(
             assert response.status == 202
             submitted = await response.json()
 
-        async def processed() -> Any:
-            async with http.get(f"{base}/state/jobs/j1") as response:
-                assert response.status == 200
-                return await response.json()
-
-        job = await _eventually(processed)
+        job = await eventually(lambda: get_json(http, f"{base}/state/jobs/j1"))
         assert job["done"] is True
         assert job["trace"] == submitted["trace_id"]  # the queue message kept the producer's trace
 
-        def counted(scope: str, at_least: int) -> Callable[[], Any]:
-            async def check() -> Any:
-                async with http.get(f"{base}/state/{scope}/count") as response:
-                    assert response.status == 200
-                    value = await response.json()
-                    assert value["n"] >= at_least
-                    return value
+        def counted(scope: str, at_least: int) -> Callable[[], Awaitable[None]]:
+            async def check() -> None:
+                assert (await get_json(http, f"{base}/state/{scope}/count"))["n"] >= at_least
 
             return check
 
-        await _eventually(counted("news", 1))
-        await _eventually(counted("ticks", 2))
+        await eventually(counted("news", 1))
+        await eventually(counted("ticks", 2))
 
     worker = Worker(engine.ws_url)
     await worker.start()
