@@ -31,6 +31,8 @@ modules:
       adapter: {class: modules::queue::BuiltinQueueAdapter, config: {backoff_ms: 100}}
   - class: modules::pubsub::PubSubModule
   - class: modules::cron::CronModule
+  - class: modules::stream::StreamModule
+    config: {host: 127.0.0.1, port: {STREAM_PORT}}
 """
 
 STEPS = {
@@ -118,6 +120,35 @@ STEPS = {
             content = await req.request_body.read_all()
             return {"status": 200, "body": {"size": len(content), "head": content[:4].decode()}}
     """,
+    "audit_step.py": """
+        config = {"name": "Audit", "triggers": [{"type": "state", "scope": "jobs"}]}
+
+        async def handler(event, ctx):
+            await ctx.state.set("audit", event["key"], {"event": event["event_type"]})
+    """,
+    "context_step.py": """
+        config = {"type": "api", "name": "ContextTour", "path": "/tour/:run", "method": "POST"}
+
+        async def handler(req, ctx):
+            scope, seen = f"tour-{req.path_params['run']}", {}
+            await ctx.state.set(scope, "a", {"n": 1})
+            seen["update"] = await ctx.state.update(scope, "a", [{"type": "increment", "path": "n", "by": 2}])
+            seen["get"] = await ctx.state.get(scope, "a")
+            seen["list"] = await ctx.state.list(scope)
+            seen["in_groups"] = scope in await ctx.state.list_groups()
+            seen["delete"] = await ctx.state.delete(scope, "a")
+            seen["after_delete"] = await ctx.state.get(scope, "a")
+            board = ctx.streams[scope]
+            await board.set("g", "i1", {"v": 1})
+            seen["stream_update"] = await board.update("g", "i1", [{"type": "set", "path": "v", "value": 2}])
+            seen["stream_get"] = await board.get("g", "i1")
+            seen["stream_list"] = await board.list("g")
+            seen["stream_groups"] = await board.list_groups()
+            await board.send("g", "ping", {"x": 1})
+            seen["stream_delete"] = await board.delete("g", "i1")
+            seen["same_stream"] = (await ctx.streams.__getattr__(scope).list("g")) == []
+            return {"status": 200, "body": seen}
+    """,
     "broken_step.py": """
         import does_not_exist
     """,
@@ -171,7 +202,7 @@ async def test_steps_served_end_to_end(
     run_steps_process: Callable[[Path, str], subprocess.Popen[str]],
     tmp_path: Path,
 ) -> None:
-    engine = engine_factory(ENGINE_CONFIG, wait_ports=("ENGINE_PORT", "HTTP_PORT"))
+    engine = engine_factory(ENGINE_CONFIG, wait_ports=("ENGINE_PORT", "HTTP_PORT", "STREAM_PORT"))
     process = run_steps_process(steps_folder, engine.ws_url)
     base = f"http://127.0.0.1:{engine.ports['HTTP_PORT']}"
 
@@ -197,6 +228,24 @@ async def test_steps_served_end_to_end(
         async with http.get(f"{base}/guarded", headers={"x-allow": "yes"}) as response:
             assert response.status == 200
 
+        async with http.post(f"{base}/tour/1") as response:
+            assert response.status == 200, await response.text()
+            tour = await response.json()
+        assert tour == {
+            "update": {"old_value": {"n": 1}, "new_value": {"n": 3}},
+            "get": {"n": 3},
+            "list": [{"n": 3}],
+            "in_groups": True,
+            "delete": {"n": 3},
+            "after_delete": None,
+            "stream_update": {"old_value": {"v": 1}, "new_value": {"v": 2}},
+            "stream_get": {"v": 2},
+            "stream_list": [{"v": 2}],
+            "stream_groups": ["g"],
+            "stream_delete": {"old_value": {"v": 2}},
+            "same_stream": True,
+        }
+
         async with http.get(f"{base}/download") as response:
             assert response.status == 206
             assert response.headers["content-type"] == "text/plain"
@@ -209,6 +258,9 @@ async def test_steps_served_end_to_end(
             submitted = await response.json()
 
         job = await eventually(lambda: get_json(http, f"{base}/state/jobs/j1"))
+        assert await eventually(lambda: get_json(http, f"{base}/state/audit/j1")) == {
+            "event": "state:created"
+        }
         assert job["done"] is True
         assert job["trace"] == submitted["trace_id"]  # the queue message kept the producer's trace
 

@@ -489,6 +489,7 @@ class Worker:
         for invocation_id, future in list(self._pending.items()):
             if invocation_id not in keep and not future.done():
                 future.set_exception(error)
+                future.exception()  # its caller may be cancelled meanwhile: do not log it as unretrieved
 
     # -- receiving -----------------------------------------------------------------------------
 
