@@ -13,14 +13,14 @@ from iii_otel.span_store import SpanRecord, SpanStore, TraceQuery
 from iii_otel.tracing import format_traceparent, parse_traceparent
 from opentelemetry import trace
 from opentelemetry.sdk.trace.sampling import Decision
-from opentelemetry.trace import NonRecordingSpan
+from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 
 TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
 
 
 def test_traceparent_round_trip_and_malformed_values() -> None:
     context = parse_traceparent(f"00-{TRACE}-00f067aa0ba902b7-01")
-    assert context is not None and context.is_remote and context.trace_flags.sampled
+    assert context is not None and context.sampled and context.trace_id == int(TRACE, 16)
     assert format_traceparent(context) == f"00-{TRACE}-00f067aa0ba902b7-01"
     for bad in (
         None,
@@ -42,8 +42,10 @@ def test_sampler_rules_parent_and_rate_limit() -> None:
     assert sampler.should_sample(None, 123, "api.orders").decision is Decision.RECORD_AND_SAMPLE
     assert sampler.should_sample(None, 123, "jobs.orders").decision is Decision.DROP
     assert RuleSampler(settings, "other").should_sample(None, 123, "api.orders").decision is Decision.DROP
-    parent = trace.set_span_in_context(NonRecordingSpan(parse_traceparent(f"00-{TRACE}-00f067aa0ba902b7-01")))
+    remote = SpanContext(int(TRACE, 16), 1, is_remote=True, trace_flags=TraceFlags(TraceFlags.SAMPLED))
+    parent = trace.set_span_in_context(NonRecordingSpan(remote))
     assert sampler.should_sample(parent, 123, "jobs.orders").decision is Decision.RECORD_AND_SAMPLE
+    assert sampler.decide(123, "jobs.orders", parent_sampled=False) is False
     limited = RuleSampler(SamplingSettings(max_traces_per_second=2.0), "svc")
     decisions = [limited.should_sample(None, n, "x").decision for n in range(10)]
     assert decisions.count(Decision.RECORD_AND_SAMPLE) == 2

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -23,6 +23,7 @@ from .engine_metrics import EngineMetrics
 from .settings import OtelSettings
 from .span_store import SpanRecord
 
+RESOURCE_CACHE_LIMIT = 256
 _STATUS = {"ok": StatusCode.OK, "error": StatusCode.ERROR, "unset": StatusCode.UNSET}
 
 
@@ -81,8 +82,8 @@ def _context(trace_id: str, span_id: str, flags: int | None = None, remote: bool
     )
 
 
-def readable_span(record: SpanRecord) -> ReadableSpan:
-    """A stored (worker-sent) span rebuilt as an SDK span so the OTLP exporter can send it."""
+def readable_span(record: SpanRecord, resource: Resource) -> ReadableSpan:
+    """A span record rebuilt as an SDK span so the OTLP exporter can send it."""
     kind = SpanKind(record.kind) if 0 <= record.kind <= 4 else SpanKind.INTERNAL
     return ReadableSpan(
         name=record.name,
@@ -90,7 +91,7 @@ def readable_span(record: SpanRecord) -> ReadableSpan:
         parent=_context(record.trace_id, record.parent_span_id, remote=True)
         if record.parent_span_id
         else None,
-        resource=Resource(dict(record.resource)),
+        resource=resource,
         attributes=dict(record.attributes),
         events=[Event(e.name, dict(e.attributes), e.timestamp_unix_nano) for e in record.events],
         links=[
@@ -107,14 +108,24 @@ def readable_span(record: SpanRecord) -> ReadableSpan:
 
 
 class SpanForwarder:
-    """Batches worker-sent spans to the collector on the SDK's export thread."""
+    """Batches spans (the engine's and worker-sent ones) to the collector on the SDK's export thread."""
 
     def __init__(self, exporter: SpanExporter) -> None:
         self.processor = BatchSpanProcessor(exporter)
+        self._resources: dict[tuple[tuple[str, Any], ...], Resource] = {}
+
+    def _resource(self, attributes: Mapping[str, Any]) -> Resource:
+        key = tuple(attributes.items())
+        resource = self._resources.get(key)
+        if resource is None:
+            if len(self._resources) >= RESOURCE_CACHE_LIMIT:
+                self._resources.clear()
+            resource = self._resources[key] = Resource(dict(attributes))
+        return resource
 
     def forward(self, records: Iterable[SpanRecord]) -> None:
         for record in records:
-            self.processor.on_end(readable_span(record))
+            self.processor.on_end(readable_span(record, self._resource(record.resource)))
 
     def shutdown(self) -> None:
         self.processor.shutdown()

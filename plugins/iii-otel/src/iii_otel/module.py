@@ -13,7 +13,6 @@ from typing import Any
 import aiohttp
 import orjson
 from iii_engine import (
-    REFERENCE_VERSION,
     ConfigView,
     Engine,
     InvocationError,
@@ -23,8 +22,6 @@ from iii_engine import (
 )
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
 from . import otlp_json
 from .alerts import AlertManager, AlertRule
@@ -44,7 +41,7 @@ from .metric_store import MetricStore
 from .prometheus import EngineCollector, PrometheusEndpoint, parse_queue_stats
 from .sampling import RuleSampler
 from .settings import OtelSettings, load_settings
-from .span_store import SpanStore, StoringSpanProcessor
+from .span_store import SpanRecord, SpanStore
 from .tracing import InvocationObserver, RecentTraces
 from .worker_metrics import apply_worker_gauges
 
@@ -96,7 +93,6 @@ class OtelModule(Module):
         super().__init__(engine, config)
         self.settings = load_settings(config)
         self.trigger_traces = RecentTraces()
-        self.tracer_provider: TracerProvider | None = None
         self.meter_provider: MeterProvider | None = None
         self.span_forwarder: SpanForwarder | None = None
         self.prometheus: PrometheusEndpoint | None = None
@@ -131,20 +127,19 @@ class OtelModule(Module):
             )
         if settings.alerts:
             telemetry.alerts = AlertManager(settings.alerts, self._metric_value, self._run_alert_action)
-        tracer = None
         if settings.enabled:
             telemetry.spans = SpanStore(settings.memory_max_spans)
-            self.tracer_provider = TracerProvider(resource=resource, sampler=sampler, shutdown_on_exit=False)
-            if settings.memory_spans:
-                self.tracer_provider.add_span_processor(
-                    StoringSpanProcessor(telemetry.spans, settings.service_name)
-                )
             if settings.otlp_spans:
-                self.tracer_provider.add_span_processor(BatchSpanProcessor(span_exporter(settings)))
                 self.span_forwarder = SpanForwarder(span_exporter(settings))
-            tracer = self.tracer_provider.get_tracer("iii", REFERENCE_VERSION)
         if settings.enabled or settings.metrics_enabled:
-            self.observer = InvocationObserver(self.engine, metrics, tracer, self.trigger_traces)
+            self.observer = InvocationObserver(
+                self.engine,
+                metrics,
+                sampler if settings.enabled else None,
+                self._record_span,
+                dict(resource.attributes),
+                self.trigger_traces,
+            )
         if settings.metrics_enabled and settings.metrics_exporter in ("otlp", "both"):
             self.meter_provider = engine_meter_provider(
                 metric_exporter(settings), settings.metrics_export_interval_ms, resource, metrics
@@ -157,6 +152,14 @@ class OtelModule(Module):
             service_name=settings.service_name,
             sampling_ratio=settings.sampling.default_ratio,
         )
+
+    def _record_span(self, span: SpanRecord) -> None:
+        """Where sampled engine spans go: the memory store and/or the OTLP exporter."""
+        assert self.telemetry is not None and self.telemetry.spans is not None
+        if self.settings.memory_spans:
+            self.telemetry.spans.add(span)
+        if self.span_forwarder is not None:
+            self.span_forwarder.forward((span,))
 
     def _resource(self) -> Resource:
         settings = self.settings
@@ -209,9 +212,7 @@ class OtelModule(Module):
     async def iii_module_stop(self) -> None:
         if self.prometheus is not None:
             await self.prometheus.stop()
-        flushers = [
-            p for p in (self.tracer_provider, self.span_forwarder, self.meter_provider) if p is not None
-        ]
+        flushers = [p for p in (self.span_forwarder, self.meter_provider) if p is not None]
         if self.telemetry is not None and self.telemetry.logs.forwarder is not None:
             flushers.append(self.telemetry.logs.forwarder)
         await asyncio.gather(*(flush_and_shutdown(flusher.shutdown) for flusher in flushers))

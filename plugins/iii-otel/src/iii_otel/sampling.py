@@ -132,6 +132,14 @@ class RuleSampler(Sampler):
             self._bounds[name] = bound
         return bound
 
+    def decide(self, trace_id: int, name: str, parent_sampled: bool | None) -> bool:
+        """Sample a span of operation ``name``; ``parent_sampled`` is the caller's flag, if any."""
+        if self.settings.parent_based and parent_sampled is not None:
+            return parent_sampled
+        if trace_id & _TRACE_ID_LIMIT >= self._bound(name):
+            return False
+        return self._limiter is None or self._limiter.acquire()
+
     def should_sample(
         self,
         parent_context: Context | None,
@@ -142,19 +150,13 @@ class RuleSampler(Sampler):
         links: Sequence[Link] | None = None,
         trace_state: Any = None,
     ) -> SamplingResult:
-        if self.settings.parent_based and parent_context is not None:
-            parent = trace.get_current_span(parent_context).get_span_context()
-            if parent.is_valid:
-                return (
-                    SamplingResult(Decision.RECORD_AND_SAMPLE, attributes)
-                    if parent.trace_flags.sampled
-                    else _DROP
-                )
-        if trace_id & _TRACE_ID_LIMIT >= self._bound(name):
-            return _DROP
-        if self._limiter is not None and not self._limiter.acquire():
-            return _DROP
-        return SamplingResult(Decision.RECORD_AND_SAMPLE, attributes)
+        parent = (
+            trace.get_current_span(parent_context).get_span_context() if parent_context is not None else None
+        )
+        parent_sampled = parent.trace_flags.sampled if parent is not None and parent.is_valid else None
+        if self.decide(trace_id, name, parent_sampled):
+            return SamplingResult(Decision.RECORD_AND_SAMPLE, attributes)
+        return _DROP
 
     def get_description(self) -> str:
         return f"RuleSampler(default={self.settings.default_ratio}, rules={len(self.settings.rules)})"

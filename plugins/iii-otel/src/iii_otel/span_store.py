@@ -7,12 +7,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
-from opentelemetry.trace import StatusCode
-
 from .values import display
-
-_STATUS_NAMES = {StatusCode.UNSET: "unset", StatusCode.OK: "ok", StatusCode.ERROR: "error"}
 
 
 @dataclass(slots=True)
@@ -51,45 +46,6 @@ class SpanRecord:
     scope_version: str | None = None
     flags: int | None = None
     resource: Mapping[str, Any] = field(default_factory=dict)
-
-    @classmethod
-    def from_readable(cls, span: ReadableSpan, service_name: str) -> SpanRecord:
-        """An engine span, converted when it ends (attribute rendering waits for a query)."""
-        context = span.context
-        parent = span.parent
-        scope = span.instrumentation_scope
-        status = span.status
-        return cls(
-            trace_id=format(context.trace_id, "032x"),
-            span_id=format(context.span_id, "016x"),
-            parent_span_id=format(parent.span_id, "016x") if parent is not None else None,
-            name=span.name,
-            start_time_unix_nano=span.start_time or 0,
-            end_time_unix_nano=span.end_time or 0,
-            status=_STATUS_NAMES[status.status_code],
-            status_description=status.description,
-            attributes=span.attributes or {},
-            service_name=service_name,
-            events=[SpanEvent(e.name, e.timestamp, e.attributes or {}) for e in span.events]
-            if span.events
-            else [],
-            links=[
-                SpanLink(
-                    format(link.context.trace_id, "032x"),
-                    format(link.context.span_id, "016x"),
-                    link.context.trace_state.to_header() or None,
-                    link.attributes or {},
-                )
-                for link in span.links
-            ]
-            if span.links
-            else [],
-            kind=span.kind.value,
-            scope_name=scope.name if scope else None,
-            scope_version=scope.version if scope else None,
-            flags=int(context.trace_flags),
-            resource=span.resource.attributes,
-        )
 
     @property
     def duration_ms(self) -> float:
@@ -202,28 +158,17 @@ _SORT_KEYS = {
 }
 
 
-class _EngineSpan:
-    """An ended engine span, converted to a :class:`SpanRecord` only when a query reads it
-    (keeps the invocation path cheap)."""
-
-    __slots__ = ("service_name", "span")
-
-    def __init__(self, span: ReadableSpan, service_name: str) -> None:
-        self.span = span
-        self.service_name = service_name
-
-
 class SpanStore:
     """A bounded store of finished spans (``memory_max_spans``; the oldest is evicted)."""
 
     def __init__(self, max_spans: int) -> None:
-        self._spans: deque[SpanRecord | _EngineSpan] = deque(maxlen=max_spans)
+        self._spans: deque[SpanRecord] = deque(maxlen=max_spans)
 
     def __len__(self) -> int:
         return len(self._spans)
 
-    def add_engine_span(self, span: ReadableSpan, service_name: str) -> None:
-        self._spans.append(_EngineSpan(span, service_name))
+    def add(self, span: SpanRecord) -> None:
+        self._spans.append(span)
 
     def extend(self, spans: Iterable[SpanRecord]) -> None:
         self._spans.extend(spans)
@@ -232,10 +177,7 @@ class SpanStore:
         self._spans.clear()
 
     def spans(self) -> list[SpanRecord]:
-        return [
-            SpanRecord.from_readable(item.span, item.service_name) if isinstance(item, _EngineSpan) else item
-            for item in list(self._spans)
-        ]
+        return list(self._spans)
 
     def list_roots(self, query: TraceQuery) -> tuple[list[SpanRecord], int]:
         """Root spans passing ``query`` (sorted, paged) and how many passed before paging."""
@@ -267,14 +209,3 @@ class SpanStore:
             else:
                 parent["children"].append(node)
         return roots
-
-
-class StoringSpanProcessor(SpanProcessor):
-    """Puts every ended engine span into the span store."""
-
-    def __init__(self, store: SpanStore, service_name: str) -> None:
-        self._store = store
-        self._service_name = service_name
-
-    def on_end(self, span: ReadableSpan) -> None:
-        self._store.add_engine_span(span, self._service_name)

@@ -1,26 +1,44 @@
-"""The invocation middleware: one span per function call, W3C context in and out, engine counters."""
+"""The invocation middleware: one span per function call, W3C context in and out, engine counters.
+
+Engine spans are recorded by a lean recorder rather than the SDK's ``Tracer`` (whose per-span
+cost dominated the invocation path): the sampling decision comes from the module's SDK
+``Sampler``, the span becomes a :class:`SpanRecord` for the memory store, and the OTLP exporter
+receives it through the SDK's batch processor. Unsampled calls record nothing.
+"""
 
 from __future__ import annotations
 
+import contextvars
+import random
 import time
 from collections import OrderedDict
-from typing import Any
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
-from iii_engine import Engine, Invocation, InvocationError
+from iii_engine import REFERENCE_VERSION, Engine, Invocation, InvocationError
 from iii_engine.invocation import Handler
-from opentelemetry import context as otel_context
-from opentelemetry import trace
-from opentelemetry.context import Context
-from opentelemetry.sdk.trace import Tracer
-from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, Status, StatusCode, TraceFlags
 
 from .engine_metrics import EngineMetrics
+from .sampling import RuleSampler
+from .span_store import SpanRecord
 
 LOG_TRIGGER_SOURCE = "log"
 """``Invocation.source`` of calls made by ``log`` triggers (their traces are loop-guarded)."""
 
-_SAMPLED = TraceFlags(TraceFlags.SAMPLED)
-_UNSAMPLED = TraceFlags(TraceFlags.DEFAULT)
+SERVER_KIND = 1
+"""``SpanKind.SERVER`` (opentelemetry-api numbering)."""
+
+
+class TraceContext(NamedTuple):
+    trace_id: int
+    span_id: int
+    sampled: bool
+
+
+current_span: contextvars.ContextVar[TraceContext | None] = contextvars.ContextVar(
+    "iii_otel_span", default=None
+)
+"""The engine span of the invocation running in this task (parent of nested engine calls)."""
 
 
 class RecentTraces:
@@ -39,8 +57,8 @@ class RecentTraces:
         return trace_id in self._ids
 
 
-def parse_traceparent(value: str | None) -> SpanContext | None:
-    """A W3C ``traceparent`` as a remote span context; ``None`` when absent or malformed."""
+def parse_traceparent(value: str | None) -> TraceContext | None:
+    """A W3C ``traceparent``; ``None`` when absent or malformed."""
     if not value:
         return None
     parts = value.strip().split("-")
@@ -52,11 +70,11 @@ def parse_traceparent(value: str | None) -> SpanContext | None:
         return None
     if not trace_id or not span_id:
         return None
-    return SpanContext(trace_id, span_id, is_remote=True, trace_flags=_SAMPLED if flags & 1 else _UNSAMPLED)
+    return TraceContext(trace_id, span_id, bool(flags & 1))
 
 
-def format_traceparent(span_context: SpanContext) -> str:
-    return f"00-{span_context.trace_id:032x}-{span_context.span_id:016x}-{span_context.trace_flags:02x}"
+def format_traceparent(context: TraceContext) -> str:
+    return f"00-{context.trace_id:032x}-{context.span_id:016x}-{'01' if context.sampled else '00'}"
 
 
 def function_kind(function_id: str, deferred: bool) -> str:
@@ -65,25 +83,33 @@ def function_kind(function_id: str, deferred: bool) -> str:
     return "worker" if deferred else "engine"
 
 
+SpanSink = Callable[[SpanRecord], None]
+
+
 class InvocationObserver:
-    """Builds the middleware. With a tracer, every call gets a span whose context replaces
-    ``invocation.traceparent`` (so the callee continues the trace); the counters are updated
-    for every call either way."""
+    """Builds the middleware. With a sampler, every call gets a span context that replaces
+    ``invocation.traceparent`` (so the callee continues the trace), and sampled calls hand a
+    finished span to ``sink``; the counters are updated for every call either way."""
 
     def __init__(
         self,
         engine: Engine,
         metrics: EngineMetrics,
-        tracer: Tracer | None,
-        log_trigger_traces: RecentTraces | None = None,
+        sampler: RuleSampler | None,
+        sink: SpanSink,
+        resource: dict[str, Any],
+        log_trigger_traces: RecentTraces,
     ) -> None:
         self.engine = engine
         self.metrics = metrics
-        self.tracer = tracer
+        self.sampler = sampler
+        self.sink = sink
+        self.resource = resource
+        self.service_name = str(resource.get("service.name", "iii"))
         self.log_trigger_traces = log_trigger_traces
 
     def middleware(self) -> Any:
-        return self._traced if self.tracer is not None else self._counted
+        return self._traced if self.sampler is not None else self._counted
 
     def _is_deferred(self, function_id: str) -> bool:
         function = self.engine.functions.get(function_id)
@@ -105,10 +131,40 @@ class InvocationObserver:
     async def _traced(self, invocation: Invocation, call_next: Handler) -> Any:
         function_id = invocation.function_id
         deferred = self._is_deferred(function_id)
-        remote_parent = parse_traceparent(invocation.traceparent)
-        parent: Context | None = (
-            trace.set_span_in_context(NonRecordingSpan(remote_parent)) if remote_parent is not None else None
-        )
+        parent = parse_traceparent(invocation.traceparent) or current_span.get()
+        trace_id = parent.trace_id if parent is not None else random.getrandbits(128) or 1
+        sampled = self.sampler.decide(trace_id, function_id, parent.sampled if parent else None)  # type: ignore[union-attr]
+        context = TraceContext(trace_id, random.getrandbits(64) or 1, sampled)
+        invocation.traceparent = format_traceparent(context)
+        if invocation.source == LOG_TRIGGER_SOURCE:
+            self.log_trigger_traces.add(f"{trace_id:032x}")
+        token = current_span.set(context)
+        started = time.perf_counter()
+        start_ns = time.time_ns()
+        error: InvocationError | BaseException | None = None
+        try:
+            return await call_next(invocation)
+        except BaseException as exc:
+            error = exc
+            raise
+        finally:
+            current_span.reset(token)
+            duration_s = time.perf_counter() - started
+            self.metrics.record(function_id, duration_s, error is None, deferred)
+            if sampled:
+                self.sink(self._span(invocation, context, parent, start_ns, duration_s, deferred, error))
+
+    def _span(
+        self,
+        invocation: Invocation,
+        context: TraceContext,
+        parent: TraceContext | None,
+        start_ns: int,
+        duration_s: float,
+        deferred: bool,
+        error: BaseException | None,
+    ) -> SpanRecord:
+        function_id = invocation.function_id
         attributes: dict[str, Any] = {
             "function_id": function_id,
             "iii.function.kind": function_kind(function_id, deferred),
@@ -116,33 +172,26 @@ class InvocationObserver:
         }
         if invocation.caller_worker_id:
             attributes["iii.worker.id"] = invocation.caller_worker_id
-        span = self.tracer.start_span(
-            function_id,
-            context=parent,
-            kind=SpanKind.SERVER,  # type: ignore[union-attr]
+        status, description = "unset", None
+        if isinstance(error, InvocationError):
+            status, description = "error", f"{error.code}: {error.message}"
+            attributes["error.code"] = error.code
+        elif error is not None:
+            status, description = "error", f"{type(error).__name__}: {error}"
+        return SpanRecord(
+            trace_id=f"{context.trace_id:032x}",
+            span_id=f"{context.span_id:016x}",
+            parent_span_id=f"{parent.span_id:016x}" if parent is not None else None,
+            name=function_id,
+            start_time_unix_nano=start_ns,
+            end_time_unix_nano=start_ns + int(duration_s * 1e9),
+            status=status,
+            status_description=description,
             attributes=attributes,
+            service_name=self.service_name,
+            kind=SERVER_KIND,
+            scope_name="iii",
+            scope_version=REFERENCE_VERSION,
+            flags=1,
+            resource=self.resource,
         )
-        span_context = span.get_span_context()
-        invocation.traceparent = format_traceparent(span_context)
-        if invocation.source == LOG_TRIGGER_SOURCE and self.log_trigger_traces is not None:
-            self.log_trigger_traces.add(f"{span_context.trace_id:032x}")
-        token = otel_context.attach(trace.set_span_in_context(span, parent))
-        started = time.perf_counter()
-        ok = False
-        try:
-            result = await call_next(invocation)
-            ok = True
-            return result
-        except InvocationError as exc:
-            if span.is_recording():
-                span.set_status(Status(StatusCode.ERROR, f"{exc.code}: {exc.message}"))
-                span.set_attribute("error.code", exc.code)
-            raise
-        except BaseException as exc:
-            if span.is_recording():
-                span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
-            raise
-        finally:
-            otel_context.detach(token)
-            span.end()
-            self.metrics.record(function_id, time.perf_counter() - started, ok, deferred)
