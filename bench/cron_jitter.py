@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import statistics
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -118,8 +120,6 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--ticks", type=int, default=62, help="seconds measured per adapter (>= 60)")
     args = parser.parse_args()
-    import tempfile
-
     lines = [
         "# Cron fire jitter",
         "",
@@ -129,6 +129,7 @@ def main() -> None:
         "process during the same seconds (this machine's timer floor under the same load).",
         "",
     ]
+    load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as workdir:
         for name, config in (("kv", KV_CONFIG), ("redis", redis_config())):
             result = measure(name, config, args.ticks, Path(workdir))
@@ -147,7 +148,11 @@ def main() -> None:
                 "",
             ]
             print("\n".join(lines[-8:]), flush=True)
-    RESULTS.write_text("\n".join(lines))
+    lines.append(
+        f"Load average (1 min) on this shared 2-core machine: {load_before:.1f} before, "
+        f"{os.getloadavg()[0]:.1f} after the run."
+    )
+    RESULTS.write_text("\n".join(lines) + "\n")
     print(f"written to {RESULTS.relative_to(ROOT)}")
 
 

@@ -127,3 +127,25 @@ def test_invalid_expressions_say_why(expression: object, reason: str) -> None:
     with pytest.raises(CronExpressionError) as caught:
         parse(expression)
     assert reason in str(caught.value)
+
+
+def test_daylight_saving_changes() -> None:
+    paris = ZoneInfo("Europe/Paris")
+    # clocks go forward at 02:00 on 2026-03-29: 02:30 does not exist, it fires at 03:00 local
+    assert fire_times("0 30 2 * * *", 3, start=datetime(2026, 3, 27, 12, tzinfo=UTC), timezone=paris) == [
+        datetime(2026, 3, 28, 1, 30, tzinfo=UTC),
+        datetime(2026, 3, 29, 1, 0, tzinfo=UTC),
+        datetime(2026, 3, 30, 0, 30, tzinfo=UTC),
+    ]
+    # clocks go back at 03:00 on 2026-10-25: a fixed 02:30 fires once, in the first pass
+    assert fire_times("0 30 2 * * *", 2, start=datetime(2026, 10, 24, 12, tzinfo=UTC), timezone=paris) == [
+        datetime(2026, 10, 25, 0, 30, tzinfo=UTC),
+        datetime(2026, 10, 26, 1, 30, tzinfo=UTC),
+    ]
+    # an every-30-minutes schedule keeps real-time spacing through the repeated hour
+    half_hours = fire_times(
+        "0 */30 * * * *", 4, start=datetime(2026, 10, 25, 0, 1, tzinfo=UTC), timezone=paris
+    )
+    assert half_hours == [
+        datetime(2026, 10, 25, h, m, tzinfo=UTC) for h, m in ((0, 30), (1, 0), (1, 30), (2, 0))
+    ]

@@ -184,12 +184,24 @@ class CronSchedule:
         return " ".join(parts)
 
     def next_after(self, timestamp: float) -> float | None:
-        """The first fire time strictly after ``timestamp`` (POSIX seconds), or None if none is left."""
+        """The first fire time strictly after ``timestamp`` (POSIX seconds), or None if none is left.
+
+        In a zone with daylight saving, a schedule with fixed hours fires once in the hour that
+        repeats when clocks go back (the first pass); a time skipped when clocks go forward fires
+        at the first instant after the gap (croniter's rule).
+        """
         self._iterator.set_current(datetime.fromtimestamp(timestamp, self.timezone), force=True)
         try:
-            return float(self._iterator.get_next(float))
+            due = float(self._iterator.get_next(float))
+            while self._fixed_hours and datetime.fromtimestamp(due, self.timezone).fold:
+                due = float(self._iterator.get_next(float))
         except CroniterBadDateError:
             return None
+        return due
+
+    @property
+    def _fixed_hours(self) -> bool:
+        return self.timezone is not UTC and len(self.fields[2]) < 24
 
 
 def parse(expression: object, timezone: tzinfo = UTC) -> CronSchedule:
