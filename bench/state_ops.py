@@ -24,7 +24,8 @@ from state_support import Engine, RawWorker, machine_line, percentile, write_sec
 REDIS = "redis://127.0.0.1:6379/1"
 ADAPTERS = {
     "memory": "      adapter: {class: 'modules::state::adapters::KvStore'}\n",
-    "redis": f"      adapter: {{class: 'modules::state::adapters::RedisAdapter', config: {{redis_url: '{REDIS}', key_prefix: 'bench:'}}}}\n",
+    "redis": "      adapter: {class: 'modules::state::adapters::RedisAdapter',"
+    f" config: {{redis_url: '{REDIS}', key_prefix: 'bench:'}}}}\n",
 }
 WINDOW = 64
 
@@ -105,6 +106,12 @@ def sdk_worker(calls: int, engine: Engine) -> dict[str, tuple[float, float]]:
         client.shutdown()
 
 
+def row(adapter: str, path: str, s: tuple[float, ...], g: tuple[float, ...], base_p50: float) -> str:
+    """A table row: ops/s and p50 of set and get, and get's p50 against the in-process call."""
+    ratio = g[1] / base_p50
+    return f"| {adapter} | {path} | {s[0]:,.0f} | {s[1]:.0f} | {g[0]:,.0f} | {g[1]:.0f} | {ratio:.1f}x |"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--ops", type=int, default=3000, help="calls per measurement")
@@ -127,16 +134,21 @@ def main() -> None:
             engine.stop()
         base_p50 = base["state::get"][1]
 
-        def row(path: str, s: tuple[float, float], g: tuple[float, float], adapter: str = adapter) -> str:
-            return f"| {adapter} | {path} | {s[0]:,.0f} | {s[1]:.0f} | {g[0]:,.0f} | {g[1]:.0f} | {g[1] / base_p50:.1f}x |"
-
-        lines.append(row("in-process `Engine.invoke`", base["state::set"], base["state::get"]))
-        lines.append(row("worker protocol, sequential", raw["state::set"][:2], raw["state::get"][:2]))
         lines.append(
-            f"| {adapter} | worker protocol, {WINDOW} in flight | {raw['state::set'][2]:,.0f} | – "
-            f"| {raw['state::get'][2]:,.0f} | – | – |"
+            row(adapter, "in-process `Engine.invoke`", base["state::set"], base["state::get"], base_p50)
         )
-        lines.append(row("iii-sdk Python worker, sequential", sdk["state::set"], sdk["state::get"]))
+        lines.append(
+            row(
+                adapter, "worker protocol, sequential", raw["state::set"][:2], raw["state::get"][:2], base_p50
+            )
+        )
+        lines.append(
+            f"| {adapter} | worker protocol, {WINDOW} in flight | {raw['state::set'][2]:,.0f} | - "
+            f"| {raw['state::get'][2]:,.0f} | - | - |"
+        )
+        lines.append(
+            row(adapter, "iii-sdk Python worker, sequential", sdk["state::set"], sdk["state::get"], base_p50)
+        )
     cleanup = redis.Redis.from_url(REDIS)
     stale = list(cleanup.scan_iter(match="bench:*"))
     if stale:

@@ -7,6 +7,7 @@ import asyncio
 import itertools
 import os
 import resource
+import shutil
 import signal
 import socket
 import subprocess
@@ -84,6 +85,7 @@ class Engine:
             except subprocess.TimeoutExpired:
                 os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait(5)
+        shutil.rmtree(self.workdir, ignore_errors=True)
 
 
 class RawWorker:
@@ -152,4 +154,5 @@ def write_section(name: str, body: str) -> None:
 
 
 def machine_line() -> str:
-    return f"Machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}."
+    when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    return f"Machine: {os.cpu_count()} cores (shared), Python {sys.version.split()[0]}, {when}."

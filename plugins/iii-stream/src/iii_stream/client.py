@@ -4,6 +4,8 @@ An idle client costs a transport and two small objects, no task: messages from t
 are handled by a task that exists only while there is work, one message at a time in order.
 Sends never wait: a frame goes to the transport's buffer, and a client whose unread backlog
 exceeds ``MAX_BACKLOG_BYTES`` is disconnected so it cannot hold memory or slow anyone down.
+Server frames are never masked and no extension is negotiated, so one serialized frame
+(:func:`text_frame`) is written as is to every subscriber of a message.
 """
 
 from __future__ import annotations
@@ -30,6 +32,11 @@ MAX_PENDING_MESSAGES = 256
 _quiet = logging.getLogger("iii_stream.websockets")
 _quiet.addHandler(logging.NullHandler())
 _quiet.propagate = False
+
+
+def text_frame(payload: bytes) -> bytes:
+    """A complete unmasked WebSocket text frame carrying ``payload``."""
+    return Frame(Opcode.TEXT, payload).serialize(mask=False)
 
 
 class Session(Protocol):
@@ -170,16 +177,16 @@ class Client(asyncio.Protocol):
 
     # -- outgoing ----------------------------------------------------------------------------
 
-    def send(self, payload: bytes) -> bool:
-        """Queue a text frame; drop the client when its unread backlog is too large."""
+    def send(self, frame: bytes) -> bool:
+        """Queue a frame made by :func:`text_frame`; drop the client when its unread backlog
+        is too large. ``False`` when the frame was not queued."""
         transport = self.transport
         if not self.open or transport is None or transport.is_closing() or self.ws.state is not OPEN:
             return False
         if transport.get_write_buffer_size() > MAX_BACKLOG_BYTES:
             self.drop("client does not read its messages")
             return False
-        self.ws.send_text(payload)
-        self._flush()
+        transport.write(frame)
         return True
 
     def drop(self, reason: str) -> None:

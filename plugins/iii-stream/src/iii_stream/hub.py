@@ -6,12 +6,14 @@ from typing import Any, Protocol
 
 from iii_state.codec import dumps
 
+from .client import text_frame
+
 
 class Subscriber(Protocol):
     """What the hub needs from a client connection."""
 
-    def send(self, payload: bytes) -> bool:
-        """Queue a text frame without waiting; ``False`` when the client is gone or dropped."""
+    def send(self, frame: bytes) -> bool:
+        """Queue a serialized frame without waiting; ``False`` when the client is gone or dropped."""
 
 
 class Subscription:
@@ -64,10 +66,10 @@ class Hub:
         members = self._by_group.get((message.get("streamName"), message.get("groupId")))  # type: ignore[arg-type]
         if not members:
             return 0
-        payload = dumps(message)
+        frame = text_frame(dumps(message))
         item = message.get("id")
         sent = 0
-        for subscription in list(members):
-            if (subscription.item is None or subscription.item == item) and subscription.client.send(payload):
+        for subscription in members:  # a dropped client leaves the set later (connection_lost)
+            if (subscription.item is None or subscription.item == item) and subscription.client.send(frame):
                 sent += 1
         return sent

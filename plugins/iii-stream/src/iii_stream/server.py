@@ -10,7 +10,7 @@ from iii_engine import Engine, InvocationError
 from iii_state.codec import dumps
 from websockets.http11 import Request
 
-from .client import Client
+from .client import Client, text_frame
 from .hub import Hub, Subscription
 from .messages import stream_message
 
@@ -173,4 +173,4 @@ class StreamServer:
 
     def _reply(self, client: Client, subscription: Subscription, event: dict[str, Any]) -> None:
         message = stream_message(subscription.stream, subscription.group, subscription.item, event)
-        client.send(dumps(message))
+        client.send(text_frame(dumps(message)))
