@@ -17,6 +17,7 @@ from iii_engine import ConfigView
 from . import redis_scripts as scripts
 from .memory_store import FIFO_SCAN_WINDOW
 from .message import DeadLetter, Message, Policy, now_ms
+from .redis_batch import ScriptBatcher
 from .store import QueueStore, describe_stats, topic_policy
 
 MAX_CONNECTIONS = 32
@@ -45,6 +46,7 @@ class RedisStore(QueueStore):
         self._redrive = register(scripts.REDRIVE)
         self._purge = register(scripts.PURGE)
         self._stats = register(scripts.STATS)
+        self._batch = ScriptBatcher(self.client)
 
     @cache  # noqa: B019 - one small list per queue name, for the store's lifetime
     def _keys(self, queue: str) -> list[str]:
@@ -57,9 +59,10 @@ class RedisStore(QueueStore):
         await self.client.aclose()
 
     async def push(self, queue: str, message: Message) -> None:
-        await self._push(
-            keys=[*self._keys(queue), self._names_key],
-            args=[message.id, message.to_json(), message.group or "", queue],
+        await self._batch.call(
+            self._push,
+            [*self._keys(queue), self._names_key],
+            [message.id, message.to_json(), message.group or "", queue],
         )
         self.wake(queue)
 
@@ -71,10 +74,12 @@ class RedisStore(QueueStore):
         return [Message.from_json(reply[i], int(reply[i + 1])) for i in range(0, len(reply), 2)]
 
     async def ack(self, queue: str, message: Message) -> None:
-        await self._ack(keys=self._keys(queue), args=[message.id, message.attempts])
+        await self._batch.call(self._ack, self._keys(queue), [message.id, message.attempts])
 
     async def retry(self, queue: str, message: Message, delay_ms: int) -> None:
-        await self._retry(keys=self._keys(queue), args=[message.id, message.attempts, now_ms() + delay_ms])
+        await self._batch.call(
+            self._retry, self._keys(queue), [message.id, message.attempts, now_ms() + delay_ms]
+        )
 
     async def bury(self, queue: str, message: Message, error: str) -> None:
         letter = DeadLetter(message, error)
@@ -86,7 +91,9 @@ class RedisStore(QueueStore):
                 "group": message.group,
             }
         )
-        await self._bury(keys=self._keys(queue), args=[message.id, message.attempts, meta, letter.failed_at])
+        await self._batch.call(
+            self._bury, self._keys(queue), [message.id, message.attempts, meta, letter.failed_at]
+        )
 
     async def dead_letters(self, queue: str, limit: int) -> list[DeadLetter]:
         keys = dict(zip(scripts.KEYS_ORDER, self._keys(queue), strict=True))
