@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from http import HTTPStatus
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
+from websockets.frames import DATA_OPCODES, Frame, Opcode
 from websockets.http11 import Request, Response
+from websockets.protocol import Event, State
 
 from .channels import Channel, ChannelClosed
 from .worker import WorkerConnection
@@ -25,6 +28,61 @@ CHANNEL_PREFIX = "/ws/channels/"
 _quiet = logging.getLogger("iii_engine.websockets")
 _quiet.addHandler(logging.NullHandler())
 _quiet.propagate = False
+
+
+class WorkerSocket(ServerConnection):
+    """websockets' server connection with a direct path for worker messages.
+
+    On the worker endpoint (``/``), each complete data message goes to the handler given to
+    :meth:`attach` as soon as the parser produces it, inside ``data_received``: no queue and no
+    task wake-up per message (messages that arrive before :meth:`attach` wait in a backlog).
+    :meth:`write` sends at once, without the async send context. Channel sockets keep the
+    standard ``recv``/``send`` API.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._on_message: Callable[[bytes, bool], None] | None = None
+        self._backlog: list[tuple[bytes, bool]] | None = None
+        self._parts: list[bytes] = []
+        self._text = False
+
+    def attach(self, on_message: Callable[[bytes, bool], None]) -> None:
+        """Deliver every message, as ``on_message(data, is_text)``, from now on."""
+        self._on_message = on_message
+        for data, text in self._backlog or ():
+            on_message(data, text)
+        self._backlog = None
+
+    def write(self, data: bytes) -> None:
+        """Send ``data`` as a text message now; await :meth:`drain` when ``paused``."""
+        if self.protocol.state is not State.OPEN:
+            closing = self.protocol
+            raise ConnectionClosed(closing.close_rcvd, closing.close_sent, closing.close_rcvd_then_sent)
+        self.protocol.send_text(data)
+        self.send_data()
+
+    def process_event(self, event: Event) -> None:
+        if self.request is None or not isinstance(event, Frame) or event.opcode not in DATA_OPCODES:
+            super().process_event(event)
+            return
+        if self._on_message is None and self._backlog is None:
+            if urlsplit(self.request.path).path != "/":  # a channel socket
+                super().process_event(event)
+                return
+            self._backlog = []
+        if event.opcode is not Opcode.CONT:
+            self._text = event.opcode is Opcode.TEXT
+            self._parts.clear()
+        if not event.fin:
+            self._parts.append(event.data)
+            return
+        data = b"".join((*self._parts, event.data)) if self._parts else bytes(event.data)
+        self._parts.clear()
+        if self._on_message is not None:
+            self._on_message(data, self._text)
+        elif self._backlog is not None:
+            self._backlog.append((data, self._text))
 
 
 class WorkerServer:
@@ -46,6 +104,7 @@ class WorkerServer:
             max_size=MAX_MESSAGE_BYTES,
             max_queue=64,
             ping_interval=None,
+            create_connection=WorkerSocket,
             compression=None,
             logger=_quiet,
         )
@@ -88,6 +147,7 @@ class WorkerServer:
                 return
             await self._serve_channel(websocket, channel, query["dir"][0])
             return
+        assert isinstance(websocket, WorkerSocket)
         worker = WorkerConnection(self.engine, websocket)
         self.engine.worker_connected(worker)
         try:

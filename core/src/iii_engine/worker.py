@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from collections import deque
+from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any
 
 from websockets.exceptions import ConnectionClosed
@@ -15,9 +17,8 @@ from .invocation import Invocation
 from .triggers import Trigger
 
 if TYPE_CHECKING:
-    from websockets.asyncio.server import ServerConnection
-
     from .engine import Engine
+    from .server import WorkerSocket
 
 
 class WorkerConnection:
@@ -27,7 +28,7 @@ class WorkerConnection:
     registered: triggers of those types are forwarded to it.
     """
 
-    def __init__(self, engine: Engine, websocket: ServerConnection) -> None:
+    def __init__(self, engine: Engine, websocket: WorkerSocket) -> None:
         self.engine = engine
         self.websocket = websocket
         self.id = str(uuid.uuid4())
@@ -42,12 +43,17 @@ class WorkerConnection:
         self.pending: dict[str, asyncio.Future[Any]] = {}
         self.issued: set[asyncio.Task[Any]] = set()
         self.closed = False
+        self._applying: asyncio.Future[None] | None = None
+        self._waiting: deque[dict[str, Any]] = deque()
         self._log = engine.logger("iii::engine")
 
     # -- sending ---------------------------------------------------------------------------
 
     async def send(self, message: dict[str, Any]) -> None:
-        await self.websocket.send(protocol.encode(message), text=True)
+        """Send one message (raises ConnectionClosed, or ValueError when it cannot be encoded)."""
+        self.websocket.write(protocol.encode(message))
+        if self.websocket.paused:
+            await self.websocket.drain()
 
     async def call(self, invocation: Invocation) -> Any:
         """Run ``invocation`` on this worker and wait for its ``invocationresult``."""
@@ -99,30 +105,66 @@ class WorkerConnection:
     # -- receiving ---------------------------------------------------------------------------
 
     async def serve(self) -> None:
-        """Read frames until the socket closes. Registrations are applied in arrival order;
-        invocations run concurrently."""
+        """Send ``workerregistered``, then handle every message as it arrives until the socket
+        closes. Invocations run concurrently; registrations are applied in arrival order."""
         await self.send({"type": "workerregistered", "worker_id": self.id})
-        async for frame in self.websocket:
-            if isinstance(frame, bytes) and frame[:4] in protocol.TELEMETRY_PREFIXES:
-                self.engine.telemetry_frame(self, frame[:4].decode(), frame[4:])
-                continue
-            try:
-                message = protocol.decode(frame)
-            except ValueError as exc:
-                if frame.strip():
-                    self._log.warning("json decode error", peer=self.ip_address, error=str(exc))
-                continue
-            if not isinstance(message, dict):
-                self._log.warning("message is not a JSON object", peer=self.ip_address)
-                continue
-            try:
-                await self._dispatch(message)
-            except ConnectionClosed:
-                return
-            except Exception:
-                self._log.exception("failed to handle message", type=message.get("type"), worker_id=self.id)
+        self.websocket.attach(self._on_frame)
+        try:
+            await self.websocket.wait_closed()
+        finally:
+            if self._applying is not None:
+                self._applying.cancel()
 
-    async def _dispatch(self, message: dict[str, Any]) -> None:
+    def _on_frame(self, data: bytes, text: bool) -> None:
+        """One complete message, straight from the socket's parser (must not raise)."""
+        if not text and data[:4] in protocol.TELEMETRY_PREFIXES:
+            self.engine.telemetry_frame(self, data[:4].decode(), data[4:])
+            return
+        try:
+            message = protocol.decode(data)
+        except ValueError as exc:
+            if data.strip():
+                self._log.warning("json decode error", peer=self.ip_address, error=str(exc))
+            return
+        if not isinstance(message, dict):
+            self._log.warning("message is not a JSON object", peer=self.ip_address)
+            return
+        if self._applying is not None:  # an earlier registration is still being applied
+            self._waiting.append(message)
+            return
+        work = self._handle(message)
+        if work is not None:
+            self._applying = asyncio.ensure_future(self._apply_in_order(work))
+
+    async def _apply_in_order(self, work: Awaitable[None]) -> None:
+        """Await ``work``, then handle the messages that arrived meanwhile, in order."""
+        try:
+            while True:
+                try:
+                    await work
+                except ConnectionClosed:
+                    return
+                except Exception:
+                    self._log.exception("failed to handle message", worker_id=self.id)
+                while self._waiting:
+                    pending = self._handle(self._waiting.popleft())
+                    if pending is not None:
+                        work = pending
+                        break
+                else:
+                    return
+        finally:
+            self._applying = None
+
+    def _handle(self, message: dict[str, Any]) -> Awaitable[None] | None:
+        """Handle one message; returns the awaitable rest of the work when there is some."""
+        try:
+            return self._dispatch(message)
+        except Exception:
+            self._log.exception("failed to handle message", type=message.get("type"), worker_id=self.id)
+            return None
+
+    def _dispatch(self, message: dict[str, Any]) -> Awaitable[None] | None:
         kind = message.get("type")
         if kind == "invocationresult":
             self._on_result(message)
@@ -134,19 +176,19 @@ class WorkerConnection:
             if isinstance(message.get("id"), str):
                 self.engine.unregister_function(message["id"])
         elif kind == "registertrigger":
-            await self._on_register_trigger(message)
+            return self._on_register_trigger(message)
         elif kind == "unregistertrigger":
             if isinstance(message.get("id"), str):
-                await self.engine.unregister_trigger(message["id"])
+                return self.engine.unregister_trigger(message["id"])
         elif kind == "registertriggertype":
-            await self._on_register_trigger_type(message)
+            return self._on_register_trigger_type(message)
         elif kind == "unregistertriggertype":
             type_id = message.get("id")
             if isinstance(type_id, str) and type_id in self.trigger_types:
                 self.trigger_types.discard(type_id)
                 self.engine.unregister_trigger_type(type_id)
         elif kind == "ping":
-            await self.send({"type": "pong"})
+            return self.send({"type": "pong"})
         elif kind == "triggerregistrationresult":
             if message.get("error"):
                 self._log.warning(
@@ -154,10 +196,9 @@ class WorkerConnection:
                     trigger_id=message.get("id"),
                     error=message.get("error"),
                 )
-        elif kind in ("registerservice", "pong", "workerregistered"):
-            pass
-        else:
+        elif kind not in ("registerservice", "pong", "workerregistered"):
             self._log.warning("unknown message type ignored", type=kind, worker_id=self.id)
+        return None
 
     def _on_result(self, message: dict[str, Any]) -> None:
         invocation_id = message.get("invocation_id")
