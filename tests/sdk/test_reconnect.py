@@ -4,10 +4,14 @@ worker reconnects with back-off and registers everything again, with the same tr
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import Callable
 from typing import Any
 
+import orjson
+import pytest
 from iii_steps import RemoteError, Worker
+from websockets.asyncio.server import ServerConnection, serve
 
 from tests.conftest import EngineProcess
 from tests.sdk.conftest import KERNEL_CONFIG
@@ -106,3 +110,50 @@ async def test_initial_connection_retries_until_the_engine_is_up(
     engine_factory(KERNEL_CONFIG, ports={"ENGINE_PORT": port})
     await worker.wait_connected(15)
     assert await worker.invoke("late::fn", {}) == "ok"
+
+
+@pytest.mark.parametrize("close_code", [1000, 1001])
+async def test_clean_close_reconnects_and_resends_the_same_registrations(
+    close_code: int, make_worker: Callable[..., Worker]
+) -> None:
+    """A stand-in engine that closes cleanly after the registrations: the worker comes back and
+    sends exactly the same registrations (same trigger ids), in the protocol's order."""
+    sessions: list[list[dict[str, Any]]] = []
+
+    async def engine(connection: ServerConnection) -> None:
+        received: list[dict[str, Any]] = []
+        sessions.append(received)
+        await connection.send(
+            orjson.dumps({"type": "workerregistered", "worker_id": str(uuid.uuid4())}).decode()
+        )
+        async for frame in connection:
+            message = orjson.loads(frame)
+            received.append(message)
+            if message.get("function_id") == "engine::workers::register" and len(sessions) < 3:
+                await connection.close(close_code)
+
+    class Owner:
+        async def register_trigger(self, trigger: Any) -> None: ...
+
+        async def unregister_trigger(self, trigger: Any) -> None: ...
+
+    async with serve(engine, "127.0.0.1", 0) as server:
+        port = server.sockets[0].getsockname()[1]
+        worker = make_worker(f"ws://127.0.0.1:{port}")
+        worker.register_trigger_type("webhook", "hooks", Owner())
+        worker.register_function("a::b", lambda data: data)
+        worker.register_trigger("webhook", "a::b", {"path": "/x"})
+        await worker.start(wait=False)
+        await _wait_for(lambda: len(sessions) == 3 and worker.connected)
+        assert worker.last_close_code == close_code
+
+    kinds = [
+        [m["type"] for m in session if m.get("function_id") != "engine::functions::list"]
+        for session in sessions
+    ]
+    expected = ["registertriggertype", "registerfunction", "registertrigger", "invokefunction"]
+    assert kinds[0] == kinds[1] == expected
+    first, second = ([m for m in s if m["type"] == "registertrigger"] for s in sessions[:2])
+    assert first == second and len(first) == 1
+    metadata = sessions[1][3]
+    assert metadata["function_id"] == "engine::workers::register" and metadata["action"] == {"type": "void"}

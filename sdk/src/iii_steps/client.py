@@ -144,6 +144,7 @@ class Worker:
         self.state: ConnectionState = "idle"
         self.engine_functions: frozenset[str] = frozenset()
         self.connections = 0
+        self.last_close_code: int | None = None
         self._ws: ClientConnection | None = None
         self._ready = asyncio.Event()
         self._functions: dict[str, _Function] = {}
@@ -411,6 +412,7 @@ class Worker:
                 continue
             attempt = 0
             await self._serve_connection(ws)
+            self.last_close_code = ws.close_code
             if self._stopping:
                 return
             delay = self.reconnect.delay(attempt)
