@@ -60,8 +60,12 @@ async def test_errors_are_raised_with_their_code(
     async def nothing(data: Any) -> None:
         return None
 
+    async def unserializable(data: Any) -> Any:
+        return {"when": object()}
+
     server.register_function("orders::fail", fail)
     server.register_function("orders::nothing", nothing)
+    server.register_function("orders::odd", unserializable)
     await server.start()
     client = make_worker(kernel.ws_url)
     await client.start()
@@ -75,6 +79,10 @@ async def test_errors_are_raised_with_their_code(
         await client.invoke("orders::missing", {})
     assert missing.value.code == "function_not_found"
     assert await client.invoke("orders::nothing", {}) is None
+    with pytest.raises(RemoteError) as odd:
+        await client.invoke("orders::odd", {})
+    assert odd.value.code == "invocation_failed"
+    assert "not JSON serializable" in odd.value.message
 
 
 async def test_timeout_and_late_result(kernel: EngineProcess, make_worker: Callable[..., Worker]) -> None:
