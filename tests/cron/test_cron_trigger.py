@@ -201,3 +201,35 @@ def test_triggers_sharing_a_job_id_fire_once_per_tick(
     time.sleep(0.5)
     scheduled = [fire.scheduled for fire in fire_log.snapshot()]
     assert len(scheduled) == len(set(scheduled)) >= len(fires)
+
+
+def test_condition_error_skips_the_tick(
+    engine_factory: StartEngine, cron_worker: StartWorker, fire_log: FireLog
+) -> None:
+    engine = engine_factory(KV_CONFIG)
+
+    def broken(data: dict) -> bool:
+        raise RuntimeError("condition exploded")
+
+    worker = cron_worker(
+        engine.ws_url,
+        {"expression": "* * * * * *", "job_id": "guarded", "condition_function_id": "test.cron.broken"},
+    )
+    worker.client.register_function({"id": "test.cron.broken"}, broken)
+    cron_worker(
+        engine.ws_url, {"expression": "* * * * * *", "job_id": "plain"}, function_id="test.cron.plain"
+    )
+    fire_log.wait_for(3, timeout=10)
+    assert {fire.payload["job_id"] for fire in fire_log.snapshot()} == {"plain"}
+
+
+def test_a_long_invocation_skips_ticks_instead_of_overlapping(
+    engine_factory: StartEngine, cron_worker: StartWorker, fire_log: FireLog
+) -> None:
+    engine = engine_factory(KV_CONFIG)
+    cron_worker(engine.ws_url, {"expression": "* * * * * *", "job_id": "slow"}, hold_s=1.5)
+    fires = fire_log.wait_for(3, timeout=15)
+    gaps = [later.scheduled - earlier.scheduled for earlier, later in itertools.pairwise(fires)]
+    assert all(gap >= 2.0 for gap in gaps), f"ticks during a 1.5 s invocation must be skipped: {gaps}"
+    starts = [fire.received_at for fire in fires]
+    assert all(later - earlier >= 1.5 for earlier, later in itertools.pairwise(starts))
