@@ -159,7 +159,8 @@ class CronModule(Module):
         for job, due in batch:
             (passed if self._superseded(job, due, now) else on_time).append((job, due))
         try:
-            claims = await self._adapter().claim([(job.job_id, round(due * 1000)) for job, due in on_time])
+            ticks = [(job.job_id, round(due * 1000)) for job, due in on_time]
+            claims = await self._adapter().claim(ticks) if ticks else []
         except Exception:
             self.log.exception("cron lock adapter failed, ticks skipped", jobs=len(on_time))
             claims = [None] * len(on_time)
