@@ -274,7 +274,14 @@ async def test_logger_records_reach_the_engine_with_trace_ids(
         assert trace is not None
         return trace.trace_id
 
+    def refund(data: Any) -> str:  # a sync handler runs in a thread; its logs still reach the engine
+        logger.warn("refund issued", {"order_id": data["order_id"]})
+        trace = current_trace()
+        assert trace is not None
+        return trace.trace_id
+
     worker.register_function("billing::charge", charge)
+    worker.register_function("billing::refund", refund)
     await worker.start()
     for _ in range(100):
         if "engine::log::error" in worker.engine_functions:
@@ -296,3 +303,6 @@ async def test_logger_records_reach_the_engine_with_trace_ids(
     assert record["service_name"] == "billing"
     assert record["attributes"]["order_id"] == "o-7"
     assert record["attributes"]["gateway"] == "acme"
+    trace_id = await worker.invoke("billing::refund", {"order_id": "o-8"})
+    [record] = await stored()
+    assert (record["body"], record["severity_text"]) == ("refund issued", "WARN")

@@ -154,6 +154,7 @@ class Worker:
         self._outbox = _Outbox(max_queued)
         self._tasks: set[asyncio.Task[Any]] = set()
         self._runner: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._stopping = False
 
     # -- lifecycle -------------------------------------------------------------------------------
@@ -162,6 +163,7 @@ class Worker:
         """Start connecting (and reconnecting). With ``wait``, return once connected."""
         if self._runner is None:
             self._stopping = False
+            self._loop = asyncio.get_running_loop()
             self._runner = asyncio.create_task(self._run(), name=f"iii-steps worker {self.url}")
         if wait:
             await self.wait_connected(timeout)
@@ -304,8 +306,16 @@ class Worker:
         await self._send(self._void_message(function_id, data), None)
 
     def post_void(self, function_id: str, data: Any = None) -> None:
-        """:meth:`invoke_void` from synchronous code: sent in the background, in order."""
+        """:meth:`invoke_void` from synchronous code — also from another thread, such as a sync
+        handler's — sent in the background, in order."""
         payload = self._void_message(function_id, data)
+        loop = self._loop
+        if loop is not None and _running_loop() is not loop:
+            loop.call_soon_threadsafe(self._post_payload, payload)
+        else:
+            self._post_payload(payload)
+
+    def _post_payload(self, payload: bytes) -> None:
         if self._ws is None:
             self._outbox.put(None, payload)
         else:
@@ -605,6 +615,13 @@ class Worker:
                 result["error"] = {"code": "trigger_registration_failed", "message": str(exc)}
         with contextlib.suppress(ConnectionClosed):
             await ws.send(encode(result), text=True)
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
 
 
 def _expire(future: asyncio.Future[Any], function_id: str, seconds: float) -> None:
