@@ -7,6 +7,7 @@ import base64
 import json
 import os
 import socket
+import threading
 import time
 from typing import Any
 
@@ -26,6 +27,7 @@ def test_group_and_item_subscriptions_receive_pushes(stream_engine) -> None:
     stream, group = unique("chat"), unique("room")
     with workers(stream_engine.ws_url) as (client,), stream_client(stream_engine) as ws:
         put(client, stream, group, "m0", {"t": "before"})
+        time.sleep(0.3)  # its event (through Redis pub/sub) is out before we join
         ws.send(subscription("join", "all", stream, group))
         sync = receive(ws)
         assert sync["type"] == "stream" and sync["id"] is None
@@ -197,3 +199,21 @@ def test_a_client_that_never_reads_is_dropped_and_others_get_everything(memory_s
             call(client, "stream::get", {"stream_name": stream, "group_id": group, "item_id": "i0"})["n"] == 0
         )
         slow.close()
+
+
+def test_sync_comes_first_even_while_the_group_changes(stream_engine) -> None:
+    stream, group = unique("busy"), unique("g")
+    with workers(stream_engine.ws_url) as (client,):
+        writer = threading.Thread(
+            target=lambda: [put(client, stream, group, f"i{n % 5}", n) for n in range(300)]
+        )
+        writer.start()
+        try:
+            for index in range(5):
+                with stream_client(stream_engine) as ws:
+                    ws.send(subscription("join", f"s{index}", stream, group))
+                    first = receive(ws)
+                    assert first["event"]["type"] == "sync"
+                    assert all(receive(ws)["event"]["type"] in ("create", "update") for _ in range(3))
+        finally:
+            writer.join()

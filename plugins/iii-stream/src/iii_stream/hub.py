@@ -17,9 +17,13 @@ class Subscriber(Protocol):
 
 
 class Subscription:
-    """One ``join`` of one connection: a group (``item is None``) or a single item."""
+    """One ``join`` of one connection: a group (``item is None``) or a single item.
 
-    __slots__ = ("client", "group", "id", "item", "stream")
+    Until its ``sync`` is sent, matching frames wait in ``held`` so the client always sees the
+    sync first, then every change made after it joined.
+    """
+
+    __slots__ = ("client", "group", "held", "id", "item", "stream")
 
     def __init__(
         self, client: Subscriber, subscription_id: str, stream: str, group: str, item: str | None
@@ -29,6 +33,20 @@ class Subscription:
         self.stream = stream
         self.group = group
         self.item = item
+        self.held: list[bytes] | None = []
+
+    def send(self, frame: bytes) -> bool:
+        if self.held is not None:
+            self.held.append(frame)
+            return True
+        return self.client.send(frame)
+
+    def release(self, first: bytes) -> None:
+        """Send ``first`` (the sync), then the frames held meanwhile; deliver directly from now."""
+        held, self.held = self.held or [], None
+        self.client.send(first)
+        for frame in held:
+            self.client.send(frame)
 
     def describe(self, context: Any) -> dict[str, Any]:
         """The ``stream:join`` / ``stream:leave`` trigger payload."""
@@ -70,6 +88,6 @@ class Hub:
         item = message.get("id")
         sent = 0
         for subscription in members:  # a dropped client leaves the set later (connection_lost)
-            if (subscription.item is None or subscription.item == item) and subscription.client.send(frame):
+            if (subscription.item is None or subscription.item == item) and subscription.send(frame):
                 sent += 1
         return sent

@@ -138,7 +138,7 @@ class StreamServer:
                 self._log.warning("stream:join trigger failed; join allowed", error=exc.to_body())
                 continue
             if isinstance(verdict, dict) and verdict.get("unauthorized") is True:
-                self._reply(client, subscription, {"type": "unauthorized"})
+                client.send(self._frame(subscription, {"type": "unauthorized"}))
                 return
         if not client.open:
             return
@@ -154,8 +154,8 @@ class StreamServer:
                 data = await self.read_item(subscription.stream, subscription.group, subscription.item)
         except InvocationError as exc:
             self._log.warning("stream sync failed", error=exc.to_body(), stream=subscription.stream)
-            return
-        self._reply(client, subscription, {"type": "sync", "data": data})
+            data = None if subscription.item is not None else []
+        subscription.release(self._frame(subscription, {"type": "sync", "data": data}))
 
     async def _leave(self, client: Client, subscription: Subscription) -> None:
         await self._run_leave_triggers([subscription.describe(client.context)])
@@ -171,6 +171,7 @@ class StreamServer:
                 except InvocationError as exc:
                     self._log.debug("stream:leave trigger failed", error=exc.to_body())
 
-    def _reply(self, client: Client, subscription: Subscription, event: dict[str, Any]) -> None:
+    @staticmethod
+    def _frame(subscription: Subscription, event: dict[str, Any]) -> bytes:
         message = stream_message(subscription.stream, subscription.group, subscription.item, event)
-        client.send(text_frame(dumps(message)))
+        return text_frame(dumps(message))
