@@ -122,10 +122,13 @@ class StreamServer:
             self._log.debug("stream client message ignored", peer=client.peer, type=kind)
             return
         subscription = Subscription(client, *fields)
-        if kind == "join":
-            await self._join(client, subscription)
-        else:
-            await self._leave(client, subscription)
+        try:
+            if kind == "join":
+                await self._join(client, subscription)
+            else:
+                await self._leave(client, subscription)
+        except Exception:  # a bug must not end this client's message loop silently
+            self._log.exception("stream client message failed", peer=client.peer, type=kind)
 
     # -- join / leave ------------------------------------------------------------------------
 
