@@ -306,3 +306,23 @@ async def test_logger_records_reach_the_engine_with_trace_ids(
     trace_id = await worker.invoke("billing::refund", {"order_id": "o-8"})
     [record] = await stored()
     assert (record["body"], record["severity_text"]) == ("refund issued", "WARN")
+
+
+async def test_registrations_changed_while_connecting_are_caught_up(
+    kernel: EngineProcess, make_worker: Callable[..., Worker]
+) -> None:
+    worker = make_worker(kernel.ws_url)
+    for index in range(300):
+        worker.register_function(f"early::{index}", lambda data: data)
+    await worker.start(wait=False)
+    for index in range(300):  # interleaved with the registration burst on the new socket
+        worker.register_function(f"late::{index}", lambda data: data)
+        if index % 3 == 0:
+            worker.unregister_function(f"early::{index}")
+        await asyncio.sleep(0)
+    await worker.wait_connected()
+    await asyncio.sleep(0.2)
+    listed = await worker.invoke("engine::functions::list", {})
+    ids = {f["function_id"] for f in listed["functions"]}
+    expected = {f"late::{i}" for i in range(300)} | {f"early::{i}" for i in range(300) if i % 3}
+    assert ids == expected

@@ -146,7 +146,7 @@ STEPS = {
             seen["stream_groups"] = await board.list_groups()
             await board.send("g", "ping", {"x": 1})
             seen["stream_delete"] = await board.delete("g", "i1")
-            seen["same_stream"] = (await ctx.streams.__getattr__(scope).list("g")) == []
+            seen["same_stream"] = (await getattr(ctx.streams, scope).list("g")) == []
             return {"status": 200, "body": seen}
     """,
     "broken_step.py": """

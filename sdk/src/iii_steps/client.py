@@ -436,7 +436,6 @@ class Worker:
     async def _serve_connection(self, ws: ClientConnection) -> None:
         try:
             await self._register_all(ws)
-            self._ws = ws
             self.connections += 1
             self.state = "connected"
             self._spawn(self._discover_engine_functions())
@@ -455,17 +454,37 @@ class Worker:
             )
             await ws.close()
 
+    def _registrations(self) -> dict[tuple[str, str], bytes]:
+        """Everything registered, in the order it must be sent: trigger types, functions, triggers."""
+        registrations = {
+            ("triggertype", type_id): payload for type_id, (payload, _) in self._trigger_types.items()
+        }
+        registrations.update(
+            {("function", fid): function.message for fid, function in self._functions.items()}
+        )
+        registrations.update(
+            {("trigger", trigger_id): payload for trigger_id, payload in self._triggers.items()}
+        )
+        return registrations
+
     async def _register_all(self, ws: ClientConnection) -> None:
-        """Trigger types, functions, triggers, then the outbox, then the metadata call (PROTOCOL §13.1)."""
-        for payload, _ in list(self._trigger_types.values()):
-            await ws.send(payload, text=True)
-        for function in list(self._functions.values()):
-            await ws.send(function.message, text=True)
-        for payload in list(self._triggers.values()):
-            await ws.send(payload, text=True)
-        while self._outbox.items:
-            _, payload = self._outbox.items.popleft()
-            await ws.send(payload, text=True)
+        """Send every registration, then the outbox (PROTOCOL §13.1); then make ``ws`` the live socket
+        and send the metadata call. Changes made meanwhile are caught up before going live."""
+        sent: dict[tuple[str, str], bytes] = {}
+        while True:
+            current = self._registrations()
+            for kind, key in sent.keys() - current.keys():
+                await ws.send(encode({"type": f"unregister{kind}", "id": key}), text=True)
+            for registration, payload in current.items():
+                if sent.get(registration) != payload:
+                    await ws.send(payload, text=True)
+            sent = current
+            while self._outbox.items:
+                _, payload = self._outbox.items.popleft()
+                await ws.send(payload, text=True)
+            if self._registrations() == sent:
+                break
+        self._ws = ws
         await ws.send(encode(self._metadata_message()), text=True)
 
     def _metadata_message(self) -> dict[str, Any]:
