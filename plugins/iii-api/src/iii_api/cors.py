@@ -23,6 +23,7 @@ class CorsPolicy:
             None if not origins or ANY in origins else frozenset(o for o in origins if is_valid_value(o))
         )
         self.methods = None if not methods else ", ".join(m.upper() for m in methods)
+        self._any_origin = {"access-control-expose-headers": ANY, "access-control-allow-origin": ANY}
 
     def allow_origin(self, origin: str | None) -> str | None:
         """The ``access-control-allow-origin`` value for a request from ``origin``, if allowed."""
@@ -33,13 +34,14 @@ class CorsPolicy:
         return None
 
     def response_headers(self, origin: str | None) -> dict[str, str]:
-        """Headers added to an ordinary (non-preflight) response."""
+        """Headers added to an ordinary (non-preflight) response (shared: callers must copy)."""
+        if self.origins is None:
+            return self._any_origin
         headers = {"access-control-expose-headers": ANY}
         allowed = self.allow_origin(origin)
         if allowed is not None:
             headers["access-control-allow-origin"] = allowed
-        if self.origins is not None:
-            headers["vary"] = "origin"
+        headers["vary"] = "origin"
         return headers
 
     def preflight_headers(self, origin: str | None, request_headers: Mapping[str, str]) -> dict[str, str]:
