@@ -283,6 +283,27 @@ def measure(
     }
 
 
+def router_lookup_ns(route_counts: tuple[int, ...] = (1, 1000), lookups: int = 100_000) -> list[float]:
+    """In-process cost of looking up the target route among N routes, per N (best of 7
+    interleaved runs, so background load hits every table alike)."""
+    from iii_api.router import Route, RouteTable
+
+    tables = []
+    for count in route_counts:
+        table = RouteTable()
+        for index, path in enumerate([TARGET_PATH, *extra_routes(count - 1)]):
+            table.add(Route.of("GET", path, "bench.hello", f"t{index}"))
+        tables.append(table)
+    best = [float("inf")] * len(tables)
+    for _ in range(7):
+        for position, table in enumerate(tables):
+            started = time.perf_counter()
+            for _ in range(lookups):
+                table.match("GET", TARGET_PATH)
+            best[position] = min(best[position], (time.perf_counter() - started) / lookups * 1e9)
+    return best
+
+
 def report(
     targets: list[Target],
     medians: dict[tuple[str, int], Sample],
@@ -314,6 +335,12 @@ def report(
                 f"| {target.label} | {count} | {m.rps:.0f} | {m.p50_ms:.2f} | {m.p99_ms:.2f} | "
                 f"{ratio:.0%} | {m.server_us:.0f} | {worker} |"
             )
+    one, thousand = router_lookup_ns()
+    lines += [
+        "",
+        f"Route lookup alone (segment trie, in process, best of 5): {one:.0f} ns with 1 route, "
+        f"{thousand:.0f} ns with 1,000 routes ({thousand / one:.2f}x).",
+    ]
     return "\n".join(lines) + "\n"
 
 
