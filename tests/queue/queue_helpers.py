@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+import aio_pika
 
 REDIS_URL = "redis://127.0.0.1:6379/2"
 AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
@@ -42,12 +45,28 @@ def engine_config(adapter_config: dict[str, Any], queues: dict[str, Any] | None 
 
 
 def delete_rabbit_objects(prefix: str) -> None:
-    """Delete the RabbitMQ queues and exchanges a test created (names start with ``prefix``)."""
+    """Delete the RabbitMQ queues a test created (names start with ``prefix``; needs rabbitmqctl)."""
     try:
-        from iii_queue.rabbitmq_store import delete_objects
-    except ImportError:
+        listing = subprocess.run(
+            ["rabbitmqctl", "list_queues", "-q", "--no-table-headers", "name"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        ).stdout
+    except (OSError, subprocess.TimeoutExpired):
         return
-    asyncio.run(delete_objects(AMQP_URL, prefix))
+    names = [line.strip() for line in listing.splitlines() if line.strip().startswith(prefix)]
+    if names:
+        asyncio.run(_delete_queues(names))
+
+
+async def _delete_queues(names: list[str]) -> None:
+    connection = await aio_pika.connect(AMQP_URL)
+    async with connection:
+        channel = await connection.channel()
+        for name in names:
+            await channel.queue_delete(name)
 
 
 class Recorder:
