@@ -102,6 +102,7 @@ class RawClient:
         *,
         traceparent: str | None = None,
         baggage: str | None = None,
+        action: dict[str, Any] | None = None,
         wait_s: float = 10.0,
     ) -> dict[str, Any]:
         """Invoke and return the whole ``invocationresult`` message."""
@@ -118,6 +119,8 @@ class RawClient:
             message["traceparent"] = traceparent
         if baggage:
             message["baggage"] = baggage
+        if action:
+            message["action"] = action
         await self.send(message)
         return await asyncio.wait_for(future, wait_s)
 

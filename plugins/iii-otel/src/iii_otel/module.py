@@ -41,7 +41,7 @@ from .metric_store import MetricStore
 from .prometheus import EngineCollector, PrometheusEndpoint, parse_queue_stats
 from .sampling import RuleSampler
 from .settings import OtelSettings, load_settings
-from .span_store import SpanRecord, SpanStore
+from .span_store import EngineSpan, SpanStore
 from .tracing import InvocationObserver, RecentTraces
 from .worker_metrics import apply_worker_gauges
 
@@ -99,6 +99,7 @@ class OtelModule(Module):
         self.collector: EngineCollector | None = None
         self.telemetry: Telemetry | None = None
         self.observer: InvocationObserver | None = None
+        self.resource_attributes: dict[str, Any] = {}
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -106,6 +107,7 @@ class OtelModule(Module):
     async def iii_module_init(self) -> None:
         settings = self.settings
         resource = self._resource()
+        self.resource_attributes = dict(resource.attributes)
         metrics = EngineMetrics()
         log_forwarder = None
         if settings.logs_exporter in ("otlp", "both"):
@@ -137,7 +139,7 @@ class OtelModule(Module):
                 metrics,
                 sampler if settings.enabled else None,
                 self._record_span,
-                dict(resource.attributes),
+                settings.service_name,
                 self.trigger_traces,
             )
         if settings.metrics_enabled and settings.metrics_exporter in ("otlp", "both"):
@@ -153,13 +155,13 @@ class OtelModule(Module):
             sampling_ratio=settings.sampling.default_ratio,
         )
 
-    def _record_span(self, span: SpanRecord) -> None:
+    def _record_span(self, span: EngineSpan) -> None:
         """Where sampled engine spans go: the memory store and/or the OTLP exporter."""
         assert self.telemetry is not None and self.telemetry.spans is not None
         if self.settings.memory_spans:
             self.telemetry.spans.add(span)
         if self.span_forwarder is not None:
-            self.span_forwarder.forward((span,))
+            self.span_forwarder.forward((span.to_record(self.resource_attributes),))
 
     def _resource(self) -> Resource:
         settings = self.settings

@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
+
+from iii_engine import REFERENCE_VERSION
 
 from .values import display
 
@@ -99,6 +101,57 @@ class SpanRecord:
         return described
 
 
+ENGINE_SCOPE = ("iii", REFERENCE_VERSION)
+SERVER_KIND = 1
+"""``SpanKind.SERVER`` (opentelemetry-api numbering)."""
+
+
+class EngineSpan(NamedTuple):
+    """An engine invocation span as recorded on the hot path: atomic fields only (cheap to
+    build, not tracked by the garbage collector); :meth:`to_record` expands it for queries."""
+
+    trace_id: int
+    span_id: int
+    parent_span_id: int  # 0: a root span
+    name: str
+    start_ns: int
+    end_ns: int
+    kind: str  # worker | engine | internal
+    source: str
+    caller_worker_id: str | None
+    error_code: str | None
+    error_description: str | None
+    service_name: str
+
+    def to_record(self, resource: Mapping[str, Any] | None = None) -> SpanRecord:
+        attributes: dict[str, Any] = {
+            "function_id": self.name,
+            "iii.function.kind": self.kind,
+            "iii.invocation.source": self.source,
+        }
+        if self.caller_worker_id:
+            attributes["iii.worker.id"] = self.caller_worker_id
+        if self.error_code:
+            attributes["error.code"] = self.error_code
+        return SpanRecord(
+            trace_id=f"{self.trace_id:032x}",
+            span_id=f"{self.span_id:016x}",
+            parent_span_id=f"{self.parent_span_id:016x}" if self.parent_span_id else None,
+            name=self.name,
+            start_time_unix_nano=self.start_ns,
+            end_time_unix_nano=self.end_ns,
+            status="error" if self.error_description else "unset",
+            status_description=self.error_description,
+            attributes=attributes,
+            service_name=self.service_name,
+            kind=SERVER_KIND,
+            scope_name=ENGINE_SCOPE[0],
+            scope_version=ENGINE_SCOPE[1],
+            flags=1,
+            resource=resource or {},
+        )
+
+
 def attribute_pairs(attributes: Mapping[str, Any]) -> list[list[str]]:
     return [[key, display(value)] for key, value in attributes.items()]
 
@@ -162,12 +215,12 @@ class SpanStore:
     """A bounded store of finished spans (``memory_max_spans``; the oldest is evicted)."""
 
     def __init__(self, max_spans: int) -> None:
-        self._spans: deque[SpanRecord] = deque(maxlen=max_spans)
+        self._spans: deque[SpanRecord | EngineSpan] = deque(maxlen=max_spans)
 
     def __len__(self) -> int:
         return len(self._spans)
 
-    def add(self, span: SpanRecord) -> None:
+    def add(self, span: SpanRecord | EngineSpan) -> None:
         self._spans.append(span)
 
     def extend(self, spans: Iterable[SpanRecord]) -> None:
@@ -177,7 +230,7 @@ class SpanStore:
         self._spans.clear()
 
     def spans(self) -> list[SpanRecord]:
-        return list(self._spans)
+        return [span.to_record() if isinstance(span, EngineSpan) else span for span in list(self._spans)]
 
     def list_roots(self, query: TraceQuery) -> tuple[list[SpanRecord], int]:
         """Root spans passing ``query`` (sorted, paged) and how many passed before paging."""

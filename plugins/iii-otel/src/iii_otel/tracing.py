@@ -15,18 +15,15 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
-from iii_engine import REFERENCE_VERSION, Engine, Invocation, InvocationError
+from iii_engine import Engine, Invocation, InvocationError
 from iii_engine.invocation import Handler
 
 from .engine_metrics import EngineMetrics
 from .sampling import RuleSampler
-from .span_store import SpanRecord
+from .span_store import EngineSpan
 
 LOG_TRIGGER_SOURCE = "log"
 """``Invocation.source`` of calls made by ``log`` triggers (their traces are loop-guarded)."""
-
-SERVER_KIND = 1
-"""``SpanKind.SERVER`` (opentelemetry-api numbering)."""
 
 
 class TraceContext(NamedTuple):
@@ -58,17 +55,17 @@ class RecentTraces:
 
 
 def parse_traceparent(value: str | None) -> TraceContext | None:
-    """A W3C ``traceparent``; ``None`` when absent or malformed."""
-    if not value:
+    """A W3C ``traceparent`` (``00-<32 hex>-<16 hex>-<2 hex>``, later versions may append
+    fields); ``None`` when absent or malformed."""
+    if not value or len(value) < 55 or value[2] != "-" or value[35] != "-" or value[52] != "-":
         return None
-    parts = value.strip().split("-")
-    if len(parts) < 4 or len(parts[0]) != 2 or parts[0] == "ff" or len(parts[1]) != 32 or len(parts[2]) != 16:
+    if value[:2] == "ff" or (len(value) > 55 and value[55] != "-"):
         return None
     try:
-        trace_id, span_id, flags = int(parts[1], 16), int(parts[2], 16), int(parts[3][:2], 16)
+        trace_id, span_id, flags = int(value[3:35], 16), int(value[36:52], 16), int(value[53:55], 16)
     except ValueError:
         return None
-    if not trace_id or not span_id:
+    if not trace_id or not span_id or not (value[3:35] + value[36:52]).isalnum():
         return None
     return TraceContext(trace_id, span_id, bool(flags & 1))
 
@@ -83,7 +80,7 @@ def function_kind(function_id: str, deferred: bool) -> str:
     return "worker" if deferred else "engine"
 
 
-SpanSink = Callable[[SpanRecord], None]
+SpanSink = Callable[[EngineSpan], None]
 
 
 class InvocationObserver:
@@ -97,15 +94,14 @@ class InvocationObserver:
         metrics: EngineMetrics,
         sampler: RuleSampler | None,
         sink: SpanSink,
-        resource: dict[str, Any],
+        service_name: str,
         log_trigger_traces: RecentTraces,
     ) -> None:
         self.engine = engine
         self.metrics = metrics
         self.sampler = sampler
         self.sink = sink
-        self.resource = resource
-        self.service_name = str(resource.get("service.name", "iii"))
+        self.service_name = service_name
         self.log_trigger_traces = log_trigger_traces
 
     def middleware(self) -> Any:
@@ -139,9 +135,8 @@ class InvocationObserver:
         if invocation.source == LOG_TRIGGER_SOURCE:
             self.log_trigger_traces.add(f"{trace_id:032x}")
         token = current_span.set(context)
-        started = time.perf_counter()
         start_ns = time.time_ns()
-        error: InvocationError | BaseException | None = None
+        error: BaseException | None = None
         try:
             return await call_next(invocation)
         except BaseException as exc:
@@ -149,49 +144,27 @@ class InvocationObserver:
             raise
         finally:
             current_span.reset(token)
-            duration_s = time.perf_counter() - started
-            self.metrics.record(function_id, duration_s, error is None, deferred)
+            end_ns = time.time_ns()
+            self.metrics.record(function_id, (end_ns - start_ns) / 1e9, error is None, deferred)
             if sampled:
-                self.sink(self._span(invocation, context, parent, start_ns, duration_s, deferred, error))
-
-    def _span(
-        self,
-        invocation: Invocation,
-        context: TraceContext,
-        parent: TraceContext | None,
-        start_ns: int,
-        duration_s: float,
-        deferred: bool,
-        error: BaseException | None,
-    ) -> SpanRecord:
-        function_id = invocation.function_id
-        attributes: dict[str, Any] = {
-            "function_id": function_id,
-            "iii.function.kind": function_kind(function_id, deferred),
-            "iii.invocation.source": invocation.source,
-        }
-        if invocation.caller_worker_id:
-            attributes["iii.worker.id"] = invocation.caller_worker_id
-        status, description = "unset", None
-        if isinstance(error, InvocationError):
-            status, description = "error", f"{error.code}: {error.message}"
-            attributes["error.code"] = error.code
-        elif error is not None:
-            status, description = "error", f"{type(error).__name__}: {error}"
-        return SpanRecord(
-            trace_id=f"{context.trace_id:032x}",
-            span_id=f"{context.span_id:016x}",
-            parent_span_id=f"{parent.span_id:016x}" if parent is not None else None,
-            name=function_id,
-            start_time_unix_nano=start_ns,
-            end_time_unix_nano=start_ns + int(duration_s * 1e9),
-            status=status,
-            status_description=description,
-            attributes=attributes,
-            service_name=self.service_name,
-            kind=SERVER_KIND,
-            scope_name="iii",
-            scope_version=REFERENCE_VERSION,
-            flags=1,
-            resource=self.resource,
-        )
+                code = description = None
+                if isinstance(error, InvocationError):
+                    code, description = error.code, f"{error.code}: {error.message}"
+                elif error is not None:
+                    description = f"{type(error).__name__}: {error}"
+                self.sink(
+                    EngineSpan(
+                        trace_id,
+                        context.span_id,
+                        parent.span_id if parent is not None else 0,
+                        function_id,
+                        start_ns,
+                        end_ns,
+                        function_kind(function_id, deferred),
+                        invocation.source,
+                        invocation.caller_worker_id,
+                        code,
+                        description,
+                        self.service_name,
+                    )
+                )
