@@ -292,6 +292,10 @@ def kernel_engine(workdir: Path, port: int, profile: Path | None) -> Iterator[su
         stop(process)
 
 
+def summary(figure: Latency) -> str:
+    return f"{figure.label:62} p50 {figure.p50_ms:7.3f} ms  p99 {figure.p99_ms:7.3f} ms  {figure.per_second:9,.0f}/s"
+
+
 def p50_ratio(kernel: Target, echo: Target, series: str) -> float:
     return getattr(kernel, series).latency().p50_ms / getattr(echo, series).latency().p50_ms
 
@@ -365,15 +369,9 @@ async def main() -> None:
             sdk = [] if args.no_sdk else await asyncio.to_thread(bench_sdk, engine_port, args.calls)
     for target in targets:
         for series in (target.sequential, target.parallel):
-            figure = series.latency()
-            print(
-                f"{figure.label:62} p50 {figure.p50_ms:7.3f} ms  p99 {figure.p99_ms:7.3f} ms  "
-                f"{figure.per_second:9,.0f}/s  server CPU {series.cpu_us_per_call:5.0f} µs/call"
-            )
+            print(f"{summary(series.latency())}  server CPU {series.cpu_us_per_call:5.0f} µs/call")
     for figure in sdk:
-        print(
-            f"{figure.label:62} p50 {figure.p50_ms:7.3f} ms  p99 {figure.p99_ms:7.3f} ms  {figure.per_second:9,.0f}/s"
-        )
+        print(summary(figure))
     if args.profile is None:
         path = write_results("kernel.md", report(targets, sdk, args.rounds, args.calls))
         print(f"written to {path}")
