@@ -293,7 +293,8 @@ def kernel_engine(workdir: Path, port: int, profile: Path | None) -> Iterator[su
 
 
 def summary(figure: Latency) -> str:
-    return f"{figure.label:62} p50 {figure.p50_ms:7.3f} ms  p99 {figure.p99_ms:7.3f} ms  {figure.per_second:9,.0f}/s"
+    rate = f"{figure.per_second:9,.0f}/s"
+    return f"{figure.label:62} p50 {figure.p50_ms:7.3f} ms  p99 {figure.p99_ms:7.3f} ms  {rate}"
 
 
 def p50_ratio(kernel: Target, echo: Target, series: str) -> float:
