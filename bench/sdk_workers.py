@@ -2,9 +2,9 @@
 
     python bench/sdk_workers.py {ours|iii} ENGINE_URL
 
-Serves ``bench::echo`` (returns its input) and the HTTP route ``POST /bench/echo`` (returns
-``{"status_code": 200, "body": {"echo": <body>}}``). Ours serves the route as a step; iii-sdk
-0.9.0 registers the function and the ``http`` trigger itself. Runs until SIGTERM.
+Serves ``bench::<sdk>::echo`` (returns its input) and the HTTP route ``POST /bench/<sdk>/echo``
+(answers ``{"echo": <body>}``), so both SDKs can be served side by side. Ours serves the route as a
+step; iii-sdk 0.9.0 registers the function and the ``http`` trigger itself. Runs until SIGTERM.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 STEP = """
-config = {"type": "api", "name": "BenchEcho", "path": "/bench/echo", "method": "POST"}
+config = {"type": "api", "name": "BenchEcho", "path": "/bench/ours/echo", "method": "POST"}
 
 async def handler(req, ctx):
     return {"status": 200, "body": {"echo": req.body}}
@@ -35,7 +35,7 @@ async def serve_ours(url: str) -> None:
     async def echo(data: Any) -> Any:
         return data
 
-    worker.register_function("bench::echo", echo)
+    worker.register_function("bench::ours::echo", echo)
     with tempfile.TemporaryDirectory() as folder:
         (Path(folder) / "echo_step.py").write_text(textwrap.dedent(STEP))
         StepsApp(worker, load_steps(Path(folder)).steps).register()
@@ -58,15 +58,10 @@ def serve_iii(url: str) -> None:
     async def http_echo(request: Any) -> Any:
         return {"status_code": 200, "body": {"echo": request.get("body")}}
 
-    iii.register_function({"id": "bench::echo"}, echo)
-    iii.register_function({"id": "bench::http_echo"}, http_echo)
-    iii.register_trigger(
-        {
-            "type": "http",
-            "function_id": "bench::http_echo",
-            "config": {"api_path": "bench/echo", "http_method": "POST"},
-        }
-    )
+    iii.register_function({"id": "bench::iii::echo"}, echo)
+    iii.register_function({"id": "bench::iii::http_echo"}, http_echo)
+    route = {"api_path": "bench/iii/echo", "http_method": "POST"}
+    iii.register_trigger({"type": "http", "function_id": "bench::iii::http_echo", "config": route})
     print("ready", flush=True)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
