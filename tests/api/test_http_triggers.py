@@ -178,3 +178,21 @@ async def test_concurrency_limit_queues_requests(start_api: Any) -> None:
     started = time.monotonic()
     assert await asyncio.gather(get(), get(), get()) == [200, 200, 200]
     assert time.monotonic() - started > 1.4
+
+
+async def test_shutdown_answers_in_flight_requests(api: Api) -> None:
+    def slow(_: Any) -> dict[str, Any]:
+        time.sleep(20)
+        return {"body": "too late"}
+
+    api.route(api.worker(), "api.slow", slow, "slow")
+    await api.wait_status("/nowhere", 404)
+    await asyncio.sleep(0.3)
+    pending = asyncio.ensure_future(api.session.get(api.url + "/slow"))
+    await asyncio.sleep(0.5)
+    started = time.monotonic()
+    assert await asyncio.to_thread(api.engine.stop) == 0
+    assert time.monotonic() - started < 8
+    reply = await pending
+    assert reply.status == 500  # invocation_stopped: the worker connection was closed
+    reply.release()

@@ -21,6 +21,8 @@ DEFAULT_PORT = 3111
 DEFAULT_TIMEOUT_MS = 30_000
 DEFAULT_CONCURRENCY = 1024
 DEFAULT_BODY_LIMIT = 8 * 1024 * 1024
+SHUTDOWN_GRACE_S = 2.0
+"""How long in-flight requests may finish at shutdown (their workers are already gone)."""
 
 
 def read_cors(config: ConfigView) -> CorsPolicy:
@@ -68,9 +70,11 @@ class RestApiModule(Module):
     @hookimpl
     async def iii_module_init(self) -> None:
         server = web.Server(self.handle, access_log=None)
-        self._runner = web.ServerRunner(server, handle_signals=False, access_log=None)
+        self._runner = web.ServerRunner(
+            server, handle_signals=False, access_log=None, shutdown_timeout=SHUTDOWN_GRACE_S
+        )
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True)
+        site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True, backlog=1024)
         try:
             await site.start()
         except OSError as exc:
