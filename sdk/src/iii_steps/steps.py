@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -122,79 +122,74 @@ def _cron_expression(problems: _Problems, expression: str | None, prefix: str) -
     return " ".join(fields)
 
 
-def _http_trigger(
-    problems: _Problems, where: dict[str, Any], prefix: str
-) -> tuple[str, dict[str, Any], str] | None:
-    path = problems.string(where, "path", prefix)
-    method = where.get("method", "GET")
-    if not isinstance(method, str) or method.upper() not in HTTP_METHODS:
-        problems.add(f"{prefix}'method' must be one of {', '.join(sorted(HTTP_METHODS))} (got {method!r})")
-        return None
-    if path is None:
-        return None
-    method = method.upper()
-    return "http", {"api_path": path.lstrip("/"), "http_method": method}, f"http({method} {path})"
+class _Made(NamedTuple):
+    """One engine trigger derived from a config: type, engine config, function-id label."""
+
+    type: str
+    config: dict[str, Any]
+    label: str
 
 
-def _legacy_triggers(problems: _Problems, config: dict[str, Any]) -> list[tuple[str, dict[str, Any], str]]:
-    """The triggers of a single-``type`` config."""
-    step_type = config.get("type")
-    if step_type not in STEP_TYPES:
-        problems.add(
-            f"'type' must be one of {', '.join(STEP_TYPES)} (got {step_type!r}), or use a 'triggers' list"
-        )
-        return []
-    if step_type == "api":
-        http = _http_trigger(problems, config, "")
-        return [http] if http else []
-    if step_type == "event":
-        return [("subscribe", {"topic": t}, f"subscribe({t})") for t in problems.topics(config)]
-    if step_type == "queue":
-        extra = (
-            {"queue_config": config["queue_config"]} if isinstance(config.get("queue_config"), dict) else {}
-        )
-        return [("queue", {"topic": t, **extra}, f"queue({t})") for t in problems.topics(config)]
-    if step_type == "cron":
-        expression = _cron_expression(problems, problems.string(config, "cron"), "")
-        return [("cron", {"expression": expression}, f"cron({expression})")] if expression else []
-    return []
+LEGACY_TYPES = {"api": "http", "event": "subscribe", "queue": "queue", "cron": "cron"}
 
 
-def _listed_trigger(problems: _Problems, index: int, trigger: Any) -> list[tuple[str, dict[str, Any], str]]:
-    """The engine trigger(s) of one entry of a ``triggers`` list."""
-    prefix = f"triggers[{index}]: "
-    if not isinstance(trigger, dict):
-        problems.add(f"{prefix}must be an object (got {type(trigger).__name__})")
-        return []
-    kind = trigger.get("type")
+def _triggers_of(problems: _Problems, entry: dict[str, Any], prefix: str) -> list[_Made]:
+    """The engine trigger(s) of one trigger entry (``type`` already an engine trigger type or alias)."""
+    kind = entry.get("type")
     if kind in ("http", "api"):
-        http = _http_trigger(problems, trigger, prefix)
-        return [http] if http else []
+        path = problems.string(entry, "path", prefix)
+        method = entry.get("method", "GET")
+        if not isinstance(method, str) or method.upper() not in HTTP_METHODS:
+            problems.add(
+                f"{prefix}'method' must be one of {', '.join(sorted(HTTP_METHODS))} (got {method!r})"
+            )
+            return []
+        if path is None:
+            return []
+        method = method.upper()
+        return [
+            _Made("http", {"api_path": path.lstrip("/"), "http_method": method}, f"http({method} {path})")
+        ]
     if kind in ("subscribe", "event"):
-        return [("subscribe", {"topic": t}, f"subscribe({t})") for t in problems.topics(trigger, prefix)]
+        return [_Made("subscribe", {"topic": t}, f"subscribe({t})") for t in problems.topics(entry, prefix)]
     if kind == "queue":
-        extra = {"queue_config": trigger["config"]} if isinstance(trigger.get("config"), dict) else {}
-        return [("queue", {"topic": t, **extra}, f"queue({t})") for t in problems.topics(trigger, prefix)]
+        queue_config = entry.get("config", entry.get("queue_config"))
+        extra = {"queue_config": queue_config} if isinstance(queue_config, dict) else {}
+        return [_Made("queue", {"topic": t, **extra}, f"queue({t})") for t in problems.topics(entry, prefix)]
     if kind == "cron":
-        key = "expression" if "expression" in trigger else "cron"
-        expression = _cron_expression(problems, problems.string(trigger, key, prefix), prefix)
-        return [("cron", {"expression": expression}, f"cron({expression})")] if expression else []
+        key = "expression" if "expression" in entry else "cron"
+        expression = _cron_expression(problems, problems.string(entry, key, prefix), prefix)
+        return [_Made("cron", {"expression": expression}, f"cron({expression})")] if expression else []
     if kind == "state":
-        filters = {k: trigger[k] for k in ("scope", "key") if isinstance(trigger.get(k), str)}
-        return [("state", filters, "state")]
+        return [
+            _Made("state", {k: entry[k] for k in ("scope", "key") if isinstance(entry.get(k), str)}, "state")
+        ]
     if kind == "stream":
-        name_key = "stream_name" if "stream_name" in trigger else "streamName"
-        stream_name = problems.string(trigger, name_key, prefix)
+        name_key = "stream_name" if "stream_name" in entry else "streamName"
+        stream_name = problems.string(entry, name_key, prefix)
         if stream_name is None:
             return []
         filters = {"stream_name": stream_name}
         for wire, alias in (("group_id", "groupId"), ("item_id", "itemId")):
-            value = trigger.get(wire, trigger.get(alias))
+            value = entry.get(wire, entry.get(alias))
             if isinstance(value, str) and value:
                 filters[wire] = value
-        return [("stream", filters, f"stream({stream_name})")]
+        return [_Made("stream", filters, f"stream({stream_name})")]
     problems.add(f"{prefix}'type' must be one of {', '.join(TRIGGER_TYPES)} (got {kind!r})")
     return []
+
+
+def _legacy_triggers(problems: _Problems, config: dict[str, Any]) -> list[_Made]:
+    """The triggers of a single-``type`` config."""
+    step_type = config.get("type")
+    if step_type == "noop":
+        return []
+    if step_type not in LEGACY_TYPES:
+        problems.add(
+            f"'type' must be one of {', '.join(STEP_TYPES)} (got {step_type!r}), or use a 'triggers' list"
+        )
+        return []
+    return _triggers_of(problems, {**config, "type": LEGACY_TYPES[step_type]}, "")
 
 
 def _json_safe(config: dict[str, Any]) -> dict[str, Any]:
@@ -221,15 +216,19 @@ def build_step(config: Any, handler: Any, file: str) -> Step:
     if not isinstance(flows, list) or not all(isinstance(f, str) for f in flows):
         problems.add(f"'flows' must be a list of strings (got {flows!r})")
         flows = []
-    built: list[tuple[tuple[str, dict[str, Any], str], Callable[..., Any] | None]] = []
+    built: list[tuple[_Made, Callable[..., Any] | None]] = []
     if "triggers" in config:
         entries = config["triggers"]
         if not isinstance(entries, list):
             problems.add(f"'triggers' must be a list (got {type(entries).__name__})")
             entries = []
         for i, entry in enumerate(entries):
-            condition = problems.condition(entry, f"triggers[{i}]: ") if isinstance(entry, dict) else None
-            built.extend((made, condition) for made in _listed_trigger(problems, i, entry))
+            prefix = f"triggers[{i}]: "
+            if not isinstance(entry, dict):
+                problems.add(f"{prefix}must be an object (got {type(entry).__name__})")
+                continue
+            condition = problems.condition(entry, prefix)
+            built.extend((made, condition) for made in _triggers_of(problems, entry, prefix))
     else:
         condition = problems.condition(config)
         built.extend((made, condition) for made in _legacy_triggers(problems, config))
