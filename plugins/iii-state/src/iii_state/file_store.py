@@ -9,7 +9,6 @@ version of a scope, never a torn file; writes made after the last flush are lost
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import os
 from pathlib import Path
@@ -35,7 +34,6 @@ class FileStore(MemoryStore):
         self._dirty: set[str] = set()
         self._wake = asyncio.Event()
         self._flush_lock = asyncio.Lock()
-        self._flusher: asyncio.Task[None] | None = None
 
     def _path(self, scope: str) -> Path:
         digest = hashlib.sha256(scope.encode("utf-8", "surrogatepass")).hexdigest()[:40]
@@ -51,18 +49,11 @@ class FileStore(MemoryStore):
         for path in sorted(self.directory.glob(f"{self.namespace}-*.json")):
             self._load(path)
         await super().start()
-        self._flusher = asyncio.get_running_loop().create_task(
-            self._flush_forever(), name="state-file-flusher"
-        )
+        self.background.start(self._flush_forever(), "file-flusher")
 
     async def close(self) -> None:
-        if self._flusher is not None:
-            self._flusher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._flusher
-            self._flusher = None
+        await self.background.stop()
         await self.flush()
-        await super().close()
 
     def _load(self, path: Path) -> None:
         try:

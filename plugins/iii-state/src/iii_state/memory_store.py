@@ -8,12 +8,12 @@ key reads as missing at once and is removed by a sweeper within ``SWEEP_INTERVAL
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import heapq
 import time
 from typing import Any
 
 from .adapter import MISSING, StateAdapter
+from .background import Background
 from .ops import UpdateOp, apply_ops
 
 SWEEP_INTERVAL_S = 0.1
@@ -30,21 +30,15 @@ class MemoryStore(StateAdapter):
         self._scopes: dict[str, dict[str, Any]] = {}
         self._deadlines: dict[tuple[str, str], int] = {}
         self._heap: list[tuple[int, str, str]] = []
-        self._sweeper: asyncio.Task[None] | None = None
+        self.background = Background()
 
     # -- lifecycle ---------------------------------------------------------------------------
 
     async def start(self) -> None:
-        self._sweeper = asyncio.get_running_loop().create_task(
-            self._sweep_forever(), name="state-ttl-sweeper"
-        )
+        self.background.start(self._sweep_forever(), "ttl-sweeper")
 
     async def close(self) -> None:
-        if self._sweeper is not None:
-            self._sweeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._sweeper
-            self._sweeper = None
+        await self.background.stop()
 
     # -- hooks for subclasses ----------------------------------------------------------------
 

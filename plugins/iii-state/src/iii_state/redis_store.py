@@ -21,6 +21,7 @@ from iii_engine import StartupError
 from redis.exceptions import RedisError, WatchError
 
 from .adapter import MISSING, StateAdapter
+from .background import Background
 from .codec import dumps, loads
 from .memory_store import SWEEP_INTERVAL_S, now_ms
 from .ops import UpdateOp, apply_ops
@@ -145,7 +146,7 @@ class RedisStore(StateAdapter):
         self._list = self.client.register_script(_LIST)
         self._sweep = self.client.register_script(_SWEEP)
         self._locks = KeyedLocks()
-        self._sweeper: asyncio.Task[None] | None = None
+        self.background = Background()
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -154,16 +155,10 @@ class RedisStore(StateAdapter):
             await asyncio.wait_for(self.client.ping(), CONNECT_TIMEOUT_S)
         except (RedisError, OSError, TimeoutError) as exc:
             raise StartupError(f"cannot connect to Redis at {self.url}: {exc}") from None
-        self._sweeper = asyncio.get_running_loop().create_task(
-            self._sweep_forever(), name="redis-ttl-sweeper"
-        )
+        self.background.start(self._sweep_forever(), "ttl-sweeper")
 
     async def close(self) -> None:
-        if self._sweeper is not None:
-            self._sweeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._sweeper
-            self._sweeper = None
+        await self.background.stop()
         await self.client.aclose()
 
     # -- operations --------------------------------------------------------------------------

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from iii_engine import (
@@ -187,21 +188,12 @@ class StreamModule(Module):
         data = Input(invocation.function_id, invocation.data)
         stream, group, item = _item_key(data)
         value = data.required("data")
+
+        async def store() -> tuple[Any, Any]:
+            return await self.adapter.set(stream, group, item, value), value
+
         payload = {"stream_name": stream, "group_id": group, "item_id": item, "data": value}
-        result = await self._override_write("set", stream, payload)
-        if result is _NO_RESULT:
-            old = await guarded(
-                "STREAM_SET_ERROR", "Failed to set value", self.adapter.set(stream, group, item, value)
-            )
-            result = {"old_value": or_none(old), "new_value": value}
-            created = old is MISSING
-        else:
-            result = _write_result("set", result, "old_value", "new_value")
-            created = result["old_value"] is None
-        self._emit(
-            stream, group, item, {"type": "create" if created else "update", "data": result["new_value"]}
-        )
-        return result
+        return await self._write("set", payload, store)
 
     async def update(self, invocation: Invocation) -> dict[str, Any]:
         data = Input(invocation.function_id, invocation.data)
@@ -209,18 +201,24 @@ class StreamModule(Module):
         raw_ops = data.required("ops", list)
         ops = parse_ops(invocation.function_id, raw_ops)
         payload = {"stream_name": stream, "group_id": group, "item_id": item, "ops": raw_ops}
-        result = await self._override_write("update", stream, payload)
+        return await self._write("update", payload, lambda: self.adapter.update(stream, group, item, ops))
+
+    async def _write(
+        self, op: str, payload: dict[str, Any], store: Callable[[], Awaitable[tuple[Any, Any]]]
+    ) -> dict[str, Any]:
+        """``set``/``update``: through the custom stream if there is one, else ``store()``
+        (→ ``(old or MISSING, new)``); then the ``create``/``update`` event."""
+        stream, group, item = payload["stream_name"], payload["group_id"], payload["item_id"]
+        result = await self._override_write(op, stream, payload)
         if result is _NO_RESULT:
-            updating = self.adapter.update(stream, group, item, ops)
-            old, new = await guarded("STREAM_UPDATE_ERROR", "Failed to update value", updating)
+            old, new = await guarded(f"STREAM_{op.upper()}_ERROR", f"Failed to {op} value", store())
             result = {"old_value": or_none(old), "new_value": new}
             created = old is MISSING
         else:
-            result = _write_result("update", result, "old_value", "new_value")
+            result = _write_result(op, result, "old_value", "new_value")
             created = result["old_value"] is None
-        self._emit(
-            stream, group, item, {"type": "create" if created else "update", "data": result["new_value"]}
-        )
+        event = {"type": "create" if created else "update", "data": result["new_value"]}
+        self._emit(stream, group, item, event)
         return result
 
     async def delete(self, invocation: Invocation) -> dict[str, Any]:

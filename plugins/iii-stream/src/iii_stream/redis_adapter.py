@@ -18,6 +18,7 @@ from .adapter import StoredStream, StreamAdapter
 CHANNEL = "stream::events"
 RECONNECT_DELAY_S = 1.0
 PUBLISH_QUEUE_SIZE = 10_000
+SUBSCRIBE_TIMEOUT_S = 5.0
 
 
 class RedisStream(StoredStream):
@@ -34,26 +35,14 @@ class RedisStream(StoredStream):
         self.channel = channel
         self._log = engine.logger("iii::modules::stream")
         self._outbox: asyncio.Queue[bytes] = asyncio.Queue(PUBLISH_QUEUE_SIZE)
-        self._tasks: list[asyncio.Task[None]] = []
         self._subscribed = asyncio.Event()
 
     async def start(self) -> None:
         await super().start()
-        loop = asyncio.get_running_loop()
-        self._tasks = [
-            loop.create_task(self._subscribe_forever(), name="stream-redis-subscriber"),
-            loop.create_task(self._publish_forever(), name="stream-redis-publisher"),
-        ]
+        self.store.background.start(self._subscribe_forever(), "stream-redis-subscriber")
+        self.store.background.start(self._publish_forever(), "stream-redis-publisher")
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._subscribed.wait(), 5.0)
-
-    async def close(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        await super().close()
+            await asyncio.wait_for(self._subscribed.wait(), SUBSCRIBE_TIMEOUT_S)
 
     def publish(self, message: dict[str, Any]) -> None:
         try:
