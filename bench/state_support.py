@@ -155,4 +155,6 @@ def write_section(name: str, body: str) -> None:
 
 def machine_line() -> str:
     when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-    return f"Machine: {os.cpu_count()} cores (shared), Python {sys.version.split()[0]}, {when}."
+    load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
+    python = sys.version.split()[0]
+    return f"Machine: {os.cpu_count()} cores (shared; load average {load}), Python {python}, {when}."
