@@ -217,3 +217,25 @@ def test_sync_comes_first_even_while_the_group_changes(stream_engine) -> None:
                     assert all(receive(ws)["event"]["type"] in ("create", "update") for _ in range(3))
         finally:
             writer.join()
+
+
+def test_failing_auth_and_join_functions_let_the_client_in_without_context(
+    engine_factory, key_prefix
+) -> None:
+    config = stream_config("memory", key_prefix, "      auth_function: test.stream.no_such_auth\n")
+    engine = engine_factory(config, wait_ports=("ENGINE_PORT", "STREAM_PORT"))
+    stream = unique("lenient")
+    with workers(engine.ws_url) as (client,):
+        joins = collector(client, "test.stream.join_seen")
+
+        async def broken_join(event: dict[str, Any]) -> None:
+            raise RuntimeError("join check crashed")
+
+        client.register_function({"id": "test.stream.broken_join"}, broken_join)
+        for function_id in ("test.stream.broken_join", "test.stream.join_seen"):
+            client.register_trigger({"type": "stream:join", "function_id": function_id, "config": {}})
+        time.sleep(0.3)
+        with stream_client(engine) as ws:
+            ws.send(subscription("join", "s", stream, "g"))
+            assert receive(ws)["event"] == {"type": "sync", "data": []}
+        assert [event["context"] for event in joins] == [None]
