@@ -12,30 +12,30 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import statistics
 import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from http_bench import (  # the REST API benchmark's helpers and workers live beside this script
-    III,
+from harness import engine as harness_engine
+from harness import free_port, write_results
+from http_bench import (  # the REST API benchmark's workers and wrk runner live beside this script
+    ANSWER,
     PYTHON,
-    ROOT,
     TARGET_PATH,
     Sample,
     Target,
-    free_port,
     process,
     wait_ok,
-    wait_port,
     wrk,
 )
 
-RESULTS = ROOT / "bench" / "results" / "otel.md"
 HTTP_BENCH = str(Path(__file__).resolve().parent / "http_bench.py")
 API_MODULE = """port: {engine_port}
 modules:
@@ -54,6 +54,37 @@ OTEL_MODULE = """  - class: modules::observability::OtelModule
       logs_console_output: false
 """
 CONNECTIONS = 64
+WORKERS = ("raw", "sdk", "sdk-otel")
+"""Our minimal protocol worker; iii-sdk with its telemetry off; iii-sdk with its defaults."""
+
+
+def run_traced_sdk_worker(url: str) -> None:
+    """The iii-sdk Python worker with its defaults: OpenTelemetry on, so it opens a span per call
+    (continuing the engine's context) and sends its spans, logs and metrics as telemetry frames."""
+    from iii import register_worker
+
+    os.environ["III_URL"] = url  # where the SDK sends its telemetry frames
+    worker = register_worker(url)
+
+    async def hello(_: dict[str, Any]) -> dict[str, Any]:
+        return ANSWER
+
+    worker.register_function({"id": "bench.hello"}, hello)
+    worker.register_trigger(
+        {
+            "type": "http",
+            "function_id": "bench.hello",
+            "config": {"api_path": TARGET_PATH, "http_method": "GET"},
+        }
+    )
+    signal.sigwait({signal.SIGTERM, signal.SIGINT})
+    worker.shutdown()
+
+
+def worker_command(worker: str, url: str) -> tuple[str, ...]:
+    if worker == "sdk-otel":
+        return (PYTHON, __file__, "--serve-traced-sdk-worker", url)
+    return (PYTHON, HTTP_BENCH, "--serve", f"{worker}-worker", url, "1")
 
 
 @contextmanager
@@ -64,13 +95,10 @@ def serving(workdir: Path, worker: str, otel: bool) -> Iterator[Target]:
     if otel:
         config_text += OTEL_MODULE.format(prom_port=free_port())
     name = f"{worker}-{'on' if otel else 'off'}"
-    config = workdir / f"{name}.yaml"
-    config.write_text(config_text)
     url = f"http://127.0.0.1:{http_port}/{TARGET_PATH}"
-    with process(III, "-c", str(config), log=workdir / f"{name}-engine.log") as engine:
-        wait_port(engine_port)
-        worker_args = ("--serve", f"{worker}-worker", f"ws://127.0.0.1:{engine_port}", "1")
-        with process(PYTHON, HTTP_BENCH, *worker_args, log=workdir / f"{name}-worker.log") as worker_process:
+    with harness_engine(config_text, workdir, engine_port) as engine:
+        command = worker_command(worker, f"ws://127.0.0.1:{engine_port}")
+        with process(*command, log=workdir / f"{name}-worker.log") as worker_process:
             wait_ok(url)
             yield Target(
                 f"{worker} worker, OtelModule {'on' if otel else 'off'}", url, engine, worker_process
@@ -101,6 +129,10 @@ def compare(workdir: Path, worker: str, rounds: int, duration: int) -> list[tupl
     return pairs
 
 
+def _median(values: Any) -> float:
+    return statistics.median(list(values))
+
+
 def report(rows: list[tuple[str, list[tuple[Sample, Sample]]]], duration: int, rounds: int) -> str:
     lines = [
         "# Observability overhead (bench/otel_overhead.py)",
@@ -110,24 +142,32 @@ def report(rows: list[tuple[str, list[tuple[Sample, Sample]]]], duration: int, r
         "alternating; the idle one costs nothing), so machine noise hits both alike. Medians shown;",
         'throughput ratio = median of the per-round ratios. "on" adds OtelModule with `enabled: true,',
         "exporter: memory, sampling_ratio: 1.0, memory_max_spans: 10000, metrics_enabled: true` (a span",
-        "per invocation kept in memory, counters, Prometheus endpoint idle). Engine CPU µs/request is",
-        "the engine process's user+system time during the run ÷ requests served: it is far less",
-        "sensitive than req/s to the other work on this shared 2-core machine. "
-        f"Load average at start: {os.getloadavg()[0]:.2f}.",
+        "per invocation kept in memory, counters, Prometheus endpoint idle). CPU µs/req is a process's",
+        "user+system time during the run ÷ requests served: far less sensitive than req/s to the other",
+        "work on this shared 2-core machine. Workers: `raw` answers over the protocol with no SDK (only",
+        "the engine's cost shows); `sdk` is iii-sdk with its telemetry off (it still extracts the",
+        "`traceparent` the engine now sends, through OpenTelemetry's propagator); `sdk-otel` is iii-sdk",
+        "with its defaults (a span per call and telemetry frames in both setups; with the module on the",
+        f"engine also ingests them). Load average at start: {os.getloadavg()[0]:.2f}.",
         "",
-        "| worker | off req/s | on req/s | on ÷ off | engine CPU µs/req off | on | off ÷ on | target |",
-        "|---|---|---|---|---|---|---|---|",
+        "| worker | off req/s | on req/s | on ÷ off | engine CPU µs/req off → on | worker CPU µs/req "
+        "off → on | target |",
+        "|---|---|---|---|---|---|---|",
     ]
     for worker, pairs in rows:
-        ratio = statistics.median(on.rps / off.rps for off, on in pairs)
-        cpu_off = statistics.median(off.server_us for off, _ in pairs)
-        cpu_on = statistics.median(on.server_us for _, on in pairs)
+        offs, ons = [off for off, _ in pairs], [on for _, on in pairs]
+        ratio = _median(on.rps / off.rps for off, on in pairs)
         verdict = "met" if ratio >= 0.8 else "missed"
-        lines.append(
-            f"| {worker} | {statistics.median(off.rps for off, _ in pairs):.0f} | "
-            f"{statistics.median(on.rps for _, on in pairs):.0f} | {ratio:.0%} | {cpu_off:.0f} | "
-            f"{cpu_on:.0f} | {cpu_off / cpu_on:.0%} | {verdict} (≥ 80 %) |"
-        )
+        cells = [
+            worker,
+            f"{_median(s.rps for s in offs):.0f}",
+            f"{_median(s.rps for s in ons):.0f}",
+            f"{ratio:.0%}",
+            f"{_median(s.server_us for s in offs):.0f} → {_median(s.server_us for s in ons):.0f}",
+            f"{_median(s.worker_us for s in offs):.0f} → {_median(s.worker_us for s in ons):.0f}",
+            f"{verdict} (≥ 80 %)",
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
     lines += ["", "Every round, req/s off:on —"]
     lines += [
         f"- {worker}: " + ", ".join(f"{off.rps:.0f}:{on.rps:.0f}" for off, on in pairs)
@@ -139,15 +179,18 @@ def report(rows: list[tuple[str, list[tuple[Sample, Sample]]]], duration: int, r
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=int, default=3, help="seconds per wrk run")
+    parser.add_argument("--serve-traced-sdk-worker", metavar="URL", help=argparse.SUPPRESS)
     parser.add_argument("--rounds", type=int, default=6, help="off/on rounds per worker kind")
     args = parser.parse_args()
+    if args.serve_traced_sdk_worker:
+        run_traced_sdk_worker(args.serve_traced_sdk_worker)
+        return
     rows = []
     with tempfile.TemporaryDirectory(prefix="iii-otel-bench-") as tmp:
-        for worker in ("raw", "sdk"):
+        for worker in WORKERS:
             rows.append((worker, compare(Path(tmp), worker, args.rounds, args.duration)))
     text = report(rows, args.duration, args.rounds)
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(text)
+    write_results("otel.md", text)
     print("\n" + text)
 
 
