@@ -91,6 +91,9 @@ class Client(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         if self._held is not None:  # still authenticating: keep the data for later
+            if len(self._held) >= MAX_PENDING_MESSAGES:
+                self.drop("too much data before the handshake completed")
+                return
             self._held.append(data)
             return
         self.ws.receive_data(data)
