@@ -216,3 +216,31 @@ def test_custom_stream_failure_becomes_stream_error(stream_engine) -> None:
         assert error["code"] == "STREAM_SET_ERROR" and error["message"].startswith("Failed to set value: ")
         error = call_error(client, "stream::delete", item(name, "g", "i"))
         assert error["code"] == "STREAM_DELETE_ERROR"
+
+
+def test_update_override_receives_the_ops_and_its_result_is_published(stream_engine) -> None:
+    with workers(stream_engine.ws_url) as (owner,), workers(stream_engine.ws_url) as (client,):
+        name = unique("custom-update")
+        calls: list[dict[str, Any]] = []
+
+        async def update(data: dict[str, Any]) -> dict[str, Any]:
+            calls.append(data)
+            return {"old_value": {"n": 1}, "new_value": {"n": 2}}
+
+        owner.register_function({"id": f"stream::update({name})"}, update)
+        events = collector(owner, "test.stream.custom_update.events")
+        owner.register_trigger(
+            {
+                "type": "stream",
+                "function_id": "test.stream.custom_update.events",
+                "config": {"stream_name": name},
+            }
+        )
+        time.sleep(0.3)
+        ops = [{"type": "increment", "path": "n", "by": 1}]
+        result = call(client, "stream::update", item(name, "g", "i", ops=ops))
+        assert result == {"old_value": {"n": 1}, "new_value": {"n": 2}}
+        assert calls == [{"stream_name": name, "group_id": "g", "item_id": "i", "ops": ops}]
+        wait_until(lambda: events)
+        assert events[0]["event"] == {"type": "update", "data": {"n": 2}}
+        assert call(client, "stream::get", item(name, "g", "i")) is None  # the adapter was not touched
