@@ -1,5 +1,6 @@
-"""Shared pieces of the state and stream benchmarks: engine processes, a raw worker-protocol
-client, percentiles and the results file (one section per benchmark)."""
+"""Shared pieces of the state and stream benchmarks (on top of ``harness.py``): engine
+processes with a raised open-file limit, a raw worker-protocol client, percentiles and the
+results file (one section per benchmark)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,6 @@ import itertools
 import os
 import resource
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -18,17 +17,11 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+from harness import BIN, free_port, stop, wait_port
 from websockets.asyncio.client import ClientConnection, connect
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "state-stream.md"
-IIII = Path(sys.executable).parent / "iii"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def raise_fd_limit() -> int:
@@ -47,25 +40,18 @@ class Engine:
         text = modules_yaml.replace("{STREAM_PORT}", str(self.stream_port))
         (self.workdir / "config.yaml").write_text(f"port: {self.port}\nmodules:\n{text}")
         self.process = subprocess.Popen(
-            [str(IIII), "-c", "config.yaml"],
+            [str(BIN / "iii"), "-c", "config.yaml"],
             cwd=self.workdir,
             stdout=(self.workdir / "engine.log").open("wb"),
             stderr=subprocess.STDOUT,
             start_new_session=True,
             preexec_fn=raise_fd_limit,
         )
-        self._wait(self.port)
-
-    def _wait(self, port: int) -> None:
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                    return
-            except OSError:
-                time.sleep(0.05)
-        self.stop()
-        raise RuntimeError((self.workdir / "engine.log").read_text())
+        try:
+            wait_port(self.port)
+        except TimeoutError:
+            self.stop()
+            raise RuntimeError((self.workdir / "engine.log").read_text()) from None
 
     @property
     def url(self) -> str:
@@ -78,13 +64,7 @@ class Engine:
         raise RuntimeError("no VmRSS")
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(5)
+        stop(self.process)
         shutil.rmtree(self.workdir, ignore_errors=True)
 
 
