@@ -73,6 +73,8 @@ if __name__ == "__main__":
     os.environ.setdefault("OTEL_ENABLED", "false")
     sdk, engine_url = sys.argv[1], sys.argv[2]
     if sdk == "ours":
-        asyncio.run(serve_ours(engine_url))
+        from iii_steps.cli import run_event_loop  # as `iii-steps run` does: uvloop when installed
+
+        run_event_loop(serve_ours(engine_url))
     else:
         serve_iii(engine_url)

@@ -8,12 +8,15 @@ import json
 import logging
 import os
 import sys
+from collections.abc import Coroutine
 from pathlib import Path
+from typing import Any, TypeVar
 
 from .loader import load_steps
 from .runner import run_steps
 
 DEFAULT_ENGINE = "ws://127.0.0.1:49134"
+T = TypeVar("T")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -46,6 +49,15 @@ def _check(folder: Path) -> int:
     return 1 if result.errors else 0
 
 
+def run_event_loop(main: Coroutine[Any, Any, T]) -> T:
+    """Run ``main`` on uvloop when it is installed (``pip install iii-steps[uvloop]``), else asyncio."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(main)
+    return uvloop.run(main)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(
@@ -55,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     if args.command == "check":
         return _check(args.folder)
-    result = asyncio.run(run_steps(args.folder, args.engine, name=args.name))
+    result = run_event_loop(run_steps(args.folder, args.engine, name=args.name))
     return 0 if result.steps or not result.errors else 1
 
 
