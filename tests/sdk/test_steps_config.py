@@ -129,7 +129,7 @@ def test_loader_skips_broken_files_and_keeps_the_others(tmp_path: Path) -> None:
     assert sorted(s.name for s in result.steps) == ["Good", "Nested"]
     reasons = {Path(e.path).name: e.reason for e in result.errors}
     assert reasons["syntax_step.py"].startswith("failed to import: SyntaxError")
-    assert reasons["raises_step.py"] == "failed to import: RuntimeError: no database"
+    assert reasons["raises_step.py"] == "failed to import: RuntimeError: no database (line 1)"
     assert reasons["nohandler_step.py"] == "does not define 'handler'"
     assert "'path' must be a non-empty string" in reasons["invalid_step.py"]
     assert "already used by" in reasons["zz_dup_step.py"]

@@ -40,6 +40,12 @@ def _module_name(folder: Path, path: Path) -> str:
     return f"{MODULE_PREFIX}.{re.sub(r'[^0-9A-Za-z_]', '_', relative)}"
 
 
+def _where(exc: BaseException, path: Path) -> str:
+    """`` (line N)`` of the innermost frame of the step file itself, when the error came from it."""
+    lines = [frame.lineno for frame in traceback.extract_tb(exc.__traceback__) if frame.filename == str(path)]
+    return f" (line {lines[-1]})" if lines and not isinstance(exc, SyntaxError) else ""
+
+
 def load_step_file(folder: Path, path: Path) -> Step:
     """Import one step file and validate it; raises :class:`StepError`."""
     shown = str(path)
@@ -56,7 +62,9 @@ def load_step_file(folder: Path, path: Path) -> Step:
         if isinstance(exc, KeyboardInterrupt):
             raise
         raise StepError(
-            shown, f"failed to import: {type(exc).__name__}: {exc}", "".join(traceback.format_exception(exc))
+            shown,
+            f"failed to import: {type(exc).__name__}: {exc}{_where(exc, path)}",
+            "".join(traceback.format_exception(exc)),
         ) from None
     missing = [attr for attr in ("config", "handler") if not hasattr(module, attr)]
     if missing:
