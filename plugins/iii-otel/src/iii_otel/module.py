@@ -43,7 +43,7 @@ from .sampling import RuleSampler
 from .settings import OtelSettings, load_settings
 from .span_store import EngineSpan, SpanStore
 from .tracing import InvocationObserver, RecentTraces
-from .worker_metrics import apply_worker_gauges
+from .worker_metrics import apply_worker_gauges, forget_stale_gauges
 
 RETENTION_INTERVAL_S = 60.0
 ALERT_INTERVAL_S = 10.0
@@ -227,12 +227,13 @@ class OtelModule(Module):
             self.prune()
 
     def prune(self) -> None:
-        """Apply the log and metric retention limits now."""
+        """Apply the log and metric retention limits now; forget worker gauges gone stale."""
         assert self.telemetry is not None
         now = time.time_ns()
         self.telemetry.logs.store.prune(now)
         if self.telemetry.metric_store is not None:
             self.telemetry.metric_store.prune(now)
+        forget_stale_gauges(self.engine, now // 1_000_000)
 
     async def _evaluate_alerts_periodically(self) -> None:
         assert self.telemetry is not None and self.telemetry.alerts is not None

@@ -101,6 +101,13 @@ class SpanRecord:
         return described
 
 
+def function_kind(function_id: str, deferred: bool) -> str:
+    """``internal`` (``engine::*``), ``worker`` or ``engine``: the ``iii.function.kind`` attribute."""
+    if function_id.startswith("engine::"):
+        return "internal"
+    return "worker" if deferred else "engine"
+
+
 ENGINE_SCOPE = ("iii", REFERENCE_VERSION)
 SERVER_KIND = 1
 """``SpanKind.SERVER`` (opentelemetry-api numbering)."""
@@ -116,7 +123,7 @@ class EngineSpan(NamedTuple):
     name: str
     start_ns: int
     end_ns: int
-    kind: str  # worker | engine | internal
+    deferred: bool  # executed by a worker
     source: str
     caller_worker_id: str | None
     error_code: str | None
@@ -126,7 +133,7 @@ class EngineSpan(NamedTuple):
     def to_record(self, resource: Mapping[str, Any] | None = None) -> SpanRecord:
         attributes: dict[str, Any] = {
             "function_id": self.name,
-            "iii.function.kind": self.kind,
+            "iii.function.kind": function_kind(self.name, self.deferred),
             "iii.invocation.source": self.source,
         }
         if self.caller_worker_id:

@@ -32,6 +32,9 @@ class TraceContext(NamedTuple):
     sampled: bool
 
 
+_new_tuple = tuple.__new__
+"""Builds a NamedTuple from a tuple in C (its generated ``__new__`` costs more on the hot path)."""
+
 current_span: contextvars.ContextVar[TraceContext | None] = contextvars.ContextVar(
     "iii_otel_span", default=None
 )
@@ -67,17 +70,11 @@ def parse_traceparent(value: str | None) -> TraceContext | None:
         return None
     if not trace_id or not span_id or not (value[3:35] + value[36:52]).isalnum():
         return None
-    return TraceContext(trace_id, span_id, bool(flags & 1))
+    return _new_tuple(TraceContext, (trace_id, span_id, bool(flags & 1)))
 
 
 def format_traceparent(context: TraceContext) -> str:
     return f"00-{context.trace_id:032x}-{context.span_id:016x}-{'01' if context.sampled else '00'}"
-
-
-def function_kind(function_id: str, deferred: bool) -> str:
-    if function_id.startswith("engine::"):
-        return "internal"
-    return "worker" if deferred else "engine"
 
 
 SpanSink = Callable[[EngineSpan], None]
@@ -130,7 +127,7 @@ class InvocationObserver:
         parent = parse_traceparent(invocation.traceparent) or current_span.get()
         trace_id = parent.trace_id if parent is not None else random.getrandbits(128) or 1
         sampled = self.sampler.decide(trace_id, function_id, parent.sampled if parent else None)  # type: ignore[union-attr]
-        context = TraceContext(trace_id, random.getrandbits(64) or 1, sampled)
+        context = _new_tuple(TraceContext, (trace_id, random.getrandbits(64) or 1, sampled))
         invocation.traceparent = format_traceparent(context)
         if invocation.source == LOG_TRIGGER_SOURCE:
             self.log_trigger_traces.add(f"{trace_id:032x}")
@@ -152,19 +149,19 @@ class InvocationObserver:
                     code, description = error.code, f"{error.code}: {error.message}"
                 elif error is not None:
                     description = f"{type(error).__name__}: {error}"
-                self.sink(
-                    EngineSpan(
-                        trace_id,
-                        context.span_id,
-                        parent.span_id if parent is not None else 0,
-                        function_id,
-                        start_ns,
-                        end_ns,
-                        function_kind(function_id, deferred),
-                        invocation.source,
-                        invocation.caller_worker_id,
-                        code,
-                        description,
-                        self.service_name,
-                    )
+                parent_span_id = parent.span_id if parent is not None else 0
+                fields = (
+                    trace_id,
+                    context.span_id,
+                    parent_span_id,
+                    function_id,
+                    start_ns,
+                    end_ns,
+                    deferred,
+                    invocation.source,
+                    invocation.caller_worker_id,
+                    code,
+                    description,
+                    self.service_name,
                 )
+                self.sink(_new_tuple(EngineSpan, fields))

@@ -18,6 +18,9 @@ GAUGE_FIELDS = {
     "iii.worker.uptime_seconds": "uptime_seconds",
 }
 
+GAUGE_FRESHNESS_MS = 120_000
+"""``latest_metrics`` shows points from the last 2 minutes only."""
+
 
 def apply_worker_gauges(engine: Engine, sender: WorkerConnection, metrics: list[dict[str, Any]]) -> None:
     """Keep the newest value of each worker gauge on the worker named by the point's ``worker.id``
@@ -44,3 +47,11 @@ def apply_worker_gauges(engine: Engine, sender: WorkerConnection, metrics: list[
                 or resource.get("telemetry.sdk.language", "unknown")
             )
             worker.latest_metrics = latest
+
+
+def forget_stale_gauges(engine: Engine, now_ms: int) -> None:
+    """Clear ``latest_metrics`` of workers whose newest gauge point is older than 2 minutes."""
+    for worker in engine.workers.values():
+        latest = worker.latest_metrics
+        if latest is not None and now_ms - latest.get("timestamp_ms", 0) > GAUGE_FRESHNESS_MS:
+            worker.latest_metrics = None
