@@ -157,6 +157,7 @@ def main() -> None:
     arrived_p99 = percentile([pair[0] for pair in fanout], 0.99)
     ratio = arrived_p99 / percentile([pair[0] for pair in baseline], 0.99)
     verdict = "met" if arrived_p99 <= 50 else "NOT met"
+    seen_p99 = percentile([pair[1] for pair in fanout], 0.99)
     write_section(
         "stream-fanout",
         "\n".join(
@@ -174,8 +175,9 @@ def main() -> None:
                 "|---|---|---|---|---|---|",
                 *rows,
                 "",
-                f"Delivery p99 with {args.subscribers} subscribers is {ratio:.1f}x the single-subscriber p99;"
-                f" target p99 ≤ 50 ms: **{verdict}**.",
+                f"Delivery (arrival) p99 with {args.subscribers} subscribers is {ratio:.1f}x the"
+                f" single-subscriber p99; target p99 ≤ 50 ms on delivery: **{verdict}**; as seen by the"
+                f" client processes (their own scheduling included) p99 is {seen_p99:.0f} ms.",
             ]
         ),
     )
