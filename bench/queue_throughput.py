@@ -15,8 +15,6 @@ import argparse
 import asyncio
 import json
 import os
-import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -28,39 +26,12 @@ from pathlib import Path
 from typing import Any
 
 import redis
+from harness import BIN, RESULTS, engine, free_port, stop
 from iii import InitOptions, TriggerAction, register_worker
 
 BENCH_DIR = Path(__file__).resolve().parent
-BIN = Path(sys.executable).parent
 REDIS_URL = "redis://127.0.0.1:6379/2"
 BATCH = 500
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_port(port: int, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise TimeoutError(f"engine did not open port {port}")
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(5)
 
 
 def delete_keys(pattern: str) -> None:
@@ -78,20 +49,15 @@ def run_iii(adapter: dict[str, Any], jobs: int, workdir: Path) -> float:
         "class": "modules::queue::QueueModule",
         "config": {"adapter": adapter, "queue_configs": {"bench": {"concurrency": 200}}},
     }
-    config = workdir / f"iii-{port}.yaml"
-    config.write_text(f"port: {port}\nmodules:\n  - {json.dumps(module)}\n")
-    log = (workdir / f"iii-{port}.log").open("wb")
-    engine = subprocess.Popen(
-        [str(BIN / "iii"), "-c", str(config)],
-        cwd=workdir,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    client = None
+    config = f"port: {port}\nmodules:\n  - {json.dumps(module)}\n"
+    with engine(config, workdir, port):
+        return drive_worker(port, jobs)
+
+
+def drive_worker(port: int, jobs: int) -> float:
+    """One SDK worker that enqueues ``jobs`` no-op jobs and handles them; returns jobs/s."""
+    client = register_worker(f"ws://127.0.0.1:{port}", InitOptions(otel={"enabled": False}))
     try:
-        wait_port(port)
-        client = register_worker(f"ws://127.0.0.1:{port}", InitOptions(otel={"enabled": False}))
         done = threading.Event()
         count = 0
 
@@ -125,10 +91,7 @@ def run_iii(adapter: dict[str, Any], jobs: int, workdir: Path) -> float:
             raise TimeoutError(f"only {count} of {jobs} jobs finished")
         return jobs / (time.perf_counter() - started)
     finally:
-        if client is not None:
-            client.shutdown()
-        stop(engine)
-        log.close()
+        client.shutdown()
 
 
 def run_celery(jobs: int, workdir: Path, *, prefill: bool) -> float:
@@ -255,7 +218,7 @@ def write_report(results: dict[str, list[float]], jobs: int) -> None:
         "job end), leaving out Celery's slow producer. Target: iii >= 3x Celery (end to end).",
         "",
     ]
-    out = BENCH_DIR / "results" / "queue.md"
+    out = RESULTS / "queue.md"
     out.parent.mkdir(exist_ok=True)
     out.write_text("\n".join(lines))
     print("\n".join(lines))

@@ -109,3 +109,23 @@ def wait_for(predicate: Callable[[], bool], timeout: float = 10.0, interval: flo
             return True
         time.sleep(interval)
     return predicate()
+
+
+class Gate:
+    """Holds async handlers until :meth:`open` (tests open it before they end, so no handler
+    coroutine is left pending for the garbage collector)."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+        self.waiting = 0
+
+    async def wait(self) -> None:
+        self.waiting += 1
+        try:
+            await asyncio.to_thread(self._event.wait, 60)
+        finally:
+            self.waiting -= 1
+
+    def open(self) -> None:
+        self._event.set()
+        wait_for(lambda: self.waiting == 0, 5)

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from iii import TriggerAction
-from queue_helpers import Recorder, adapter, engine_config, wait_for
+from queue_helpers import Gate, Recorder, adapter, engine_config, wait_for
 
 VISIBILITY_MS = 1000
 
@@ -43,8 +43,10 @@ def test_engine_sigkill_loses_no_acknowledged_enqueue(
     topic = f"{prefix}-topic"
     stuck = workers(first.ws_url)
 
+    gate = Gate()
+
     async def never_finishes(data: Any) -> None:
-        await asyncio.sleep(60)
+        await gate.wait()
 
     stuck.register_function({"id": "work.run"}, never_finishes)
     stuck.register_function({"id": "fifo.run"}, never_finishes)
@@ -58,12 +60,13 @@ def test_engine_sigkill_loses_no_acknowledged_enqueue(
     assert stats(stuck, queue="fifo")["in_flight"] == 1
 
     first.stop(signal.SIGKILL)
-    restarted_at = time.monotonic()
+    gate.open()
     second = engine_factory(config)
     client = workers(second.ws_url)
     work, fifo, topical = Recorder(), Recorder(), Recorder()
     client.register_function({"id": "work.run"}, lambda data: work.add(data["n"]))
     client.register_function({"id": "fifo.run"}, lambda data: fifo.add(data["n"]))
+    registered_at = time.monotonic()
     client.register_function({"id": "topic.run"}, lambda data: topical.add(data["n"]))
     client.register_trigger({"type": "queue", "function_id": "topic.run", "config": {"topic": topic}})
 
@@ -71,7 +74,7 @@ def test_engine_sigkill_loses_no_acknowledged_enqueue(
     assert wait_for(lambda: len(fifo.data) >= 5, 10)
     assert fifo.data[:5] == [0, 1, 2, 3, 4]
     # the FIFO group was held by a message in flight at the kill: it moves on within the visibility timeout
-    assert fifo.times[0] - restarted_at < VISIBILITY_MS / 1000 + 3
+    assert fifo.times[0] - registered_at < VISIBILITY_MS / 1000 + 2
     assert sorted(set(work.data)) == list(range(100))
     assert sorted(set(topical.data)) == list(range(300))
 
@@ -85,10 +88,12 @@ def test_hung_delivery_is_redelivered_after_visibility_timeout(
     client = workers(engine.ws_url)
     recorder = Recorder()
 
+    gate = Gate()
+
     async def handler(data: Any) -> None:
         recorder.add(data)
         if len(recorder.calls) == 1:
-            await asyncio.sleep(30)  # hangs; the engine must not wait for it
+            await gate.wait()  # hangs; the engine must not wait for it
 
     client.register_function({"id": "hang.run"}, handler)
     enqueue(client, "hang", "hang.run", {"x": 1})
@@ -97,6 +102,7 @@ def test_hung_delivery_is_redelivered_after_visibility_timeout(
     assert 0.7 <= gap < 3.0, gap
     assert wait_for(lambda: stats(client, queue="hang")["in_flight"] == 0, 5)
     assert stats(client, queue="hang")["depth"] == 0
+    gate.open()
 
 
 WORKER_SCRIPT = textwrap.dedent(

@@ -122,14 +122,17 @@ class MemoryStore(QueueStore):
             taken.append(self._take(state, state.messages[message_id], deadline))
         return taken
 
-    async def ack(self, queue: str, message: Message) -> None:
-        state = self._queue(queue)
+    def _finish(self, state: QueueState, message: Message) -> Message | None:
+        """Forget the current delivery ``message`` and free its group; None if stale."""
         stored = self._current(state, message)
-        if stored is None:
-            return
-        del state.messages[message.id]
-        del state.in_flight[message.id]
-        self._release(state, stored)
+        if stored is not None:
+            del state.messages[message.id]
+            del state.in_flight[message.id]
+            self._release(state, stored)
+        return stored
+
+    async def ack(self, queue: str, message: Message) -> None:
+        self._finish(self._queue(queue), message)
 
     async def retry(self, queue: str, message: Message, delay_ms: int) -> None:
         state = self._queue(queue)
@@ -140,13 +143,9 @@ class MemoryStore(QueueStore):
 
     async def bury(self, queue: str, message: Message, error: str) -> None:
         state = self._queue(queue)
-        stored = self._current(state, message)
-        if stored is None:
-            return
-        del state.messages[message.id]
-        del state.in_flight[message.id]
-        self._release(state, stored)
-        state.dead[message.id] = DeadLetter(dataclasses.replace(stored), error)
+        stored = self._finish(state, message)
+        if stored is not None:
+            state.dead[message.id] = DeadLetter(dataclasses.replace(stored), error)
 
     async def dead_letters(self, queue: str, limit: int) -> list[DeadLetter]:
         state = self.state.get(queue)
