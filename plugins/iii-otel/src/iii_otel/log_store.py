@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import time
-from collections import deque
 from dataclasses import dataclass
 from typing import Any
+
+from .retention import RetainedRecords
 
 SEVERITIES = {
     "trace": (1, "TRACE"),
@@ -44,30 +44,10 @@ class LogQuery:
         return self.severity_text is None or record["severity_text"].lower() == self.severity_text.lower()
 
 
-class LogStore:
-    """At most ``max_count`` records (oldest evicted); records older than the retention are pruned."""
+class LogStore(RetainedRecords):
+    """Log records, bounded by ``logs_max_count`` and ``logs_retention_seconds``."""
 
-    def __init__(self, max_count: int, retention_seconds: int) -> None:
-        self._records: deque[dict[str, Any]] = deque(maxlen=max_count)
-        self.retention_ns = retention_seconds * 1_000_000_000
-
-    def __len__(self) -> int:
-        return len(self._records)
-
-    def add(self, record: dict[str, Any]) -> None:
-        self._records.append(record)
-
-    def clear(self) -> None:
-        self._records.clear()
-
-    def prune(self, now_ns: int | None = None) -> int:
-        """Drop records past the retention; returns how many were dropped."""
-        cutoff = (now_ns or time.time_ns()) - self.retention_ns
-        kept = [item for item in self._records if item["observed_timestamp_unix_nano"] >= cutoff]
-        dropped = len(self._records) - len(kept)
-        if dropped:
-            self._records = deque(kept, maxlen=self._records.maxlen)
-        return dropped
+    time_key = "observed_timestamp_unix_nano"
 
     def query(self, query: LogQuery) -> tuple[list[dict[str, Any]], int]:
         """Matching records, newest first, paged; and the number of matches before paging."""

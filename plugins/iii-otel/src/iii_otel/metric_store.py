@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import math
 import time
-from collections import deque
 from typing import Any
+
+from .retention import RetainedRecords
 
 ROLLUP_LEVELS_S = (60, 300, 3600)
 """Rollup level 0, 1, 2: 1 minute, 5 minutes, 1 hour buckets."""
@@ -21,31 +22,13 @@ def percentile(sorted_values: list[float], fraction: float) -> float:
     return sorted_values[rank - 1]
 
 
-class MetricStore:
-    """At most ``max_count`` stored metrics (oldest evicted), none older than the retention."""
-
-    def __init__(self, max_count: int, retention_seconds: int) -> None:
-        self._metrics: deque[dict[str, Any]] = deque(maxlen=max_count)
-        self.retention_ns = retention_seconds * 1_000_000_000
-
-    def __len__(self) -> int:
-        return len(self._metrics)
-
-    def extend(self, metrics: list[dict[str, Any]]) -> None:
-        self._metrics.extend(metrics)
-
-    def prune(self, now_ns: int | None = None) -> int:
-        cutoff = (now_ns or time.time_ns()) - self.retention_ns
-        kept = [item for item in self._metrics if item["timestamp_unix_nano"] >= cutoff]
-        dropped = len(self._metrics) - len(kept)
-        if dropped:
-            self._metrics = deque(kept, maxlen=self._metrics.maxlen)
-        return dropped
+class MetricStore(RetainedRecords):
+    """Stored worker metrics, bounded by ``metrics_max_count`` and ``metrics_retention_seconds``."""
 
     def query(self, start_ns: int | None, end_ns: int | None, name: str | None) -> list[dict[str, Any]]:
         return [
             metric
-            for metric in self._metrics
+            for metric in self._records
             if (name is None or metric["name"] == name)
             and (start_ns is None or metric["timestamp_unix_nano"] >= start_ns)
             and (end_ns is None or metric["timestamp_unix_nano"] <= end_ns)
@@ -54,7 +37,7 @@ class MetricStore:
     def latest_value(self, name: str, window_seconds: int) -> float | None:
         """The newest number point of ``name`` within the window (alerts)."""
         cutoff = time.time_ns() - window_seconds * 1_000_000_000
-        for metric in reversed(self._metrics):
+        for metric in reversed(self._records):
             if metric["name"] != name or metric["timestamp_unix_nano"] < cutoff:
                 continue
             for point in reversed(metric["data_points"]):
