@@ -34,9 +34,11 @@ def stats(client: Any, **target: str) -> dict[str, Any]:
 def test_engine_sigkill_loses_no_acknowledged_enqueue(
     engine_factory, workers, prefix, tmp_path, kind
 ) -> None:
+    # until the new worker registers, deliveries fail with function_not_found: allow for that
+    patience = {"visibility_timeout_ms": VISIBILITY_MS, "max_retries": 10, "backoff_ms": 200}
     queues = {
-        "work": {"concurrency": 5, "visibility_timeout_ms": VISIBILITY_MS},
-        "fifo": {"type": "fifo", "message_group_field": "g", "visibility_timeout_ms": VISIBILITY_MS},
+        "work": {"concurrency": 5, **patience},
+        "fifo": {"type": "fifo", "message_group_field": "g", **patience},
     }
     config = engine_config(adapter(kind, prefix=prefix, data_dir=tmp_path / "queue-data"), queues)
     first = engine_factory(config)
