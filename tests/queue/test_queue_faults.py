@@ -30,7 +30,7 @@ def stats(client: Any, **target: str) -> dict[str, Any]:
 
 
 @pytest.mark.timeout(120)
-@pytest.mark.parametrize("kind", ["file", "redis"])
+@pytest.mark.parametrize("kind", ["file", "redis", "rabbitmq"])
 def test_engine_sigkill_loses_no_acknowledged_enqueue(
     engine_factory, workers, prefix, tmp_path, kind
 ) -> None:

@@ -159,8 +159,11 @@ class QueueModule(Module):
 
     async def unregister_trigger(self, trigger: Trigger) -> None:
         consumer = self.topic_consumers.pop(trigger.id, None)
-        if consumer is not None:
-            await consumer.stop()
+        if consumer is None:
+            return
+        await consumer.stop()
+        if all(other.queue != consumer.queue for other in self.topic_consumers.values()):
+            await self.store.release(consumer.queue)
 
     # -- dead letters and stats ----------------------------------------------------------------
 

@@ -34,6 +34,7 @@ class RabbitQueue:
 
     def __init__(self) -> None:
         self.channel: AbstractChannel | None = None
+        self.subscribing: asyncio.Future[None] | None = None
         self.buffer: deque[tuple[AbstractIncomingMessage, int]] = deque()
         self.in_flight: dict[tuple[str, int], AbstractIncomingMessage] = {}
         self.delays: set[int] = set()
@@ -105,8 +106,9 @@ class RabbitMQStore(QueueStore):
 
     async def reserve(self, queue: str, limit: int, policy: Policy) -> list[Message]:
         held = self._held(queue)
-        if held.channel is None:
-            await self._consume(queue, held, policy)
+        if held.subscribing is None:
+            held.subscribing = asyncio.ensure_future(self._consume(queue, held, policy))
+        await held.subscribing
         taken = []
         while held.buffer and len(taken) < limit:
             incoming, previous = held.buffer.popleft()
@@ -115,17 +117,24 @@ class RabbitMQStore(QueueStore):
             taken.append(message)
         return taken
 
-    def _release(self, queue: str, message: Message) -> AbstractIncomingMessage | None:
+    async def release(self, queue: str) -> None:
+        """Stop consuming: prefetched and unacknowledged messages go back to the broker."""
+        held = self.queues_held.pop(queue, None)
+        if held is not None and held.channel is not None:
+            with contextlib.suppress(Exception):
+                await held.channel.close()
+
+    def _forget(self, queue: str, message: Message) -> AbstractIncomingMessage | None:
         return self._held(queue).in_flight.pop((message.id, message.attempts), None)
 
     async def ack(self, queue: str, message: Message) -> None:
-        incoming = self._release(queue, message)
+        incoming = self._forget(queue, message)
         if incoming is not None:
             await incoming.ack()
 
     async def retry(self, queue: str, message: Message, delay_ms: int) -> None:
         held = self._held(queue)
-        incoming = self._release(queue, message)
+        incoming = self._forget(queue, message)
         if incoming is None:
             return
         if held.fifo:
@@ -150,7 +159,7 @@ class RabbitMQStore(QueueStore):
         self.wake(queue)
 
     async def bury(self, queue: str, message: Message, error: str) -> None:
-        incoming = self._release(queue, message)
+        incoming = self._forget(queue, message)
         if incoming is None:
             return
         headers = {ATTEMPT_HEADER: message.attempts, "x-error": error, "x-failed-at": now_ms()}

@@ -68,6 +68,10 @@ class QueueStore(ABC):
     async def queues(self) -> list[str]:
         """Names of the queues that hold anything (ready, delayed, in flight or dead)."""
 
+    async def release(self, queue: str) -> None:
+        """This engine stopped consuming ``queue`` (its last consumer went away)."""
+        return None
+
     async def open(self) -> None:
         """Connect or load; called at module start."""
         return None
