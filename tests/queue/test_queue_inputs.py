@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import signal
 from typing import Any
 
 import pytest
+import websockets
 from iii import TriggerAction
 from queue_helpers import adapter, engine_config, wait_for
 
@@ -81,3 +84,27 @@ def test_file_store_keeps_dead_letters_across_a_kill(engine_factory, workers, tm
     letters = call(other, "queue::dlq::list", {"queue": "fragile"})["messages"]
     assert [(m["id"], m["data"], m["attempts"]) for m in letters] == [(receipt, {"keep": "me"}, 1)]
     assert "no" in letters[0]["error"]
+
+
+async def test_bad_trigger_queue_config_is_refused(engine_factory, tmp_path) -> None:
+    engine = engine_factory(engine_config(adapter("memory", prefix="", data_dir=tmp_path)))
+    async with websockets.connect(engine.ws_url) as socket:
+        trigger = {"topic": "t", "queue_config": {"concurrency": 0}}
+        await socket.send(
+            json.dumps(
+                {
+                    "type": "registertrigger",
+                    "id": "bad",
+                    "trigger_type": "queue",
+                    "function_id": "f",
+                    "config": trigger,
+                }
+            )
+        )
+        while True:
+            reply = json.loads(await asyncio.wait_for(socket.recv(), 5))
+            if reply.get("type") == "triggerregistrationresult":
+                break
+    assert reply["id"] == "bad"
+    assert reply["error"]["code"] == "trigger_registration_failed"
+    assert "queue_config.concurrency" in reply["error"]["message"]
