@@ -101,7 +101,11 @@ class KvCronAdapter:
         if self.state_file is None or not self.state_file.dirty:
             return
         self.state_file.dirty = False
-        await asyncio.to_thread(self.state_file.write, dict(self.last_fire_ms))
+        try:
+            await asyncio.to_thread(self.state_file.write, dict(self.last_fire_ms))
+        except OSError:
+            self.state_file.dirty = True  # retried at the next interval
+            raise
 
     async def claim(self, ticks: list[tuple[str, int]]) -> list[Claim]:
         now_ms = int(time.time() * 1000)
