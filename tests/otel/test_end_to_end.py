@@ -14,8 +14,10 @@ TRACE_ID = "a3ce929d0e0e47364bf92f3577b34da6"
 CLIENT_SPAN = "00f067aa0ba902b7"
 MODULES = [
     {"class": "modules::api::RestApiModule", "config": {"host": "127.0.0.1", "port": "{HTTP_PORT}"}},
-    {"class": "modules::queue::QueueModule",
-     "config": {"queue_configs": {"orders": {"max_retries": 1, "concurrency": 2, "type": "standard"}}}},
+    {
+        "class": "modules::queue::QueueModule",
+        "config": {"queue_configs": {"orders": {"max_retries": 1, "concurrency": 2, "type": "standard"}}},
+    },
 ]
 
 
@@ -29,11 +31,16 @@ async def test_http_request_queue_message_and_consumer_share_one_trace(engine_fa
     worker = await RawClient.connect(engine.ws_url)
     consumed: list[dict[str, Any]] = []
     try:
+
         async def handle_http(message: dict[str, Any]) -> Any:
             order = message["data"]["body"]
             # a worker continues the trace it was given (the SDKs do this through their spans)
-            reply = await worker.call("e2e.consume", order, traceparent=message["traceparent"],
-                                      action={"type": "enqueue", "queue": "orders"})
+            reply = await worker.call(
+                "e2e.consume",
+                order,
+                traceparent=message["traceparent"],
+                action={"type": "enqueue", "queue": "orders"},
+            )
             return {"status_code": 202, "body": {"receipt": reply["result"]["messageReceiptId"]}}
 
         async def consume(message: dict[str, Any]) -> None:
@@ -62,6 +69,35 @@ async def test_http_request_queue_message_and_consumer_share_one_trace(engine_fa
         consumer = next(child for child in http_span["children"] if child["name"] == "e2e.consume")
         assert consumer["trace_id"] == TRACE_ID
         assert delivered["traceparent"].split("-")[2] == consumer["span_id"]
+    finally:
+        await worker.close()
+
+
+STATE_MODULE = {"class": "modules::state::StateModule"}
+
+
+async def test_calls_an_engine_function_makes_are_its_children(engine_factory) -> None:
+    engine = engine_factory(otel_config() + "  - " + json.dumps(STATE_MODULE) + "\n")
+    worker = await RawClient.connect(engine.ws_url)
+    changes: list[dict[str, Any]] = []
+    try:
+
+        async def on_change(message: dict[str, Any]) -> None:
+            changes.append(message)
+
+        await worker.register_function("e2e.on_change", on_change)
+        await worker.register_trigger("state", "e2e.on_change", {"scope": "carts", "key": "c1"})
+        context = {"traceparent": f"00-{TRACE_ID}-{CLIENT_SPAN}-01"}
+        await worker.result("state::set", {"scope": "carts", "key": "c1", "value": {"n": 1}}, **context)
+        await worker.result("state::set", {"scope": "carts", "key": "c1", "value": {"n": 2}}, **context)
+        assert await poll(lambda: _value(changes))
+
+        tree = await worker.result("engine::traces::tree", {"trace_id": TRACE_ID})
+        sets = [root for root in tree["roots"] if root["name"] == "state::set"]
+        assert [s["parent_span_id"] for s in sets] == [CLIENT_SPAN, CLIENT_SPAN]
+        children = [child for s in sets for child in s["children"]]
+        assert [child["name"] for child in children] == ["e2e.on_change"]
+        assert changes[0]["traceparent"].split("-")[2] == children[0]["span_id"]
     finally:
         await worker.close()
 
