@@ -15,13 +15,15 @@ WORKER_SPAN = "051581bf3cb55c13"
 FAST_EXPORT = {"OTEL_BSP_SCHEDULE_DELAY": "100"}
 
 
-@pytest.mark.parametrize("protocol", ["http/protobuf", "grpc"])
-async def test_spans_logs_and_metrics_reach_the_collector(engine_factory, protocol: str) -> None:
+@pytest.mark.parametrize(("protocol", "exporter"), [("http/protobuf", "both"), ("grpc", "otlp")])
+async def test_spans_logs_and_metrics_reach_the_collector(
+    engine_factory, protocol: str, exporter: str
+) -> None:
     receiver: Any = HttpReceiver() if protocol == "http/protobuf" else GrpcReceiver()
     port = free_port()
     await receiver.start(port)
     config = otel_config(
-        exporter="otlp",
+        exporter=exporter,
         protocol=protocol,
         endpoint=f"http://127.0.0.1:{port}",
         logs_exporter="both",
@@ -51,9 +53,10 @@ async def test_spans_logs_and_metrics_reach_the_collector(engine_factory, protoc
         worker_span = next(s for s in received.spans if s["name"] == "worker.handler")
         assert (worker_span["trace_id"], worker_span["span_id"]) == (WORKER_TRACE, WORKER_SPAN)
 
-        # with exporter otlp the span store keeps worker spans only
+        # exporter otlp: the span store keeps worker spans only; both: engine spans too
         listed = await client.result("engine::traces::list", {"include_internal": True})
-        assert [s["name"] for s in listed["spans"]] == ["worker.handler"]
+        stored = {s["name"] for s in listed["spans"]}
+        assert "worker.handler" in stored and ("export.missing" in stored) == (exporter == "both")
         # logs_exporter both: still stored in memory
         assert (await client.result("engine::logs::list", {"severity_text": "error"}))["total"] == 1
     finally:
