@@ -52,11 +52,7 @@ async def main():
                      ping_interval=None):
         await asyncio.Future()
 
-if sys.argv[2] == "uvloop":
-    import uvloop
-    uvloop.run(main())
-else:
-    asyncio.run(main())
+asyncio.run(main())
 """
 
 
@@ -253,9 +249,8 @@ async def _sdk_echo(data: Any) -> Any:
 
 
 @contextmanager
-def echo_server(port: int, loop: str) -> Iterator[subprocess.Popen[bytes]]:
-    """The bare echo server on ``loop`` (``asyncio`` or ``uvloop``)."""
-    process = subprocess.Popen([sys.executable, "-c", ECHO_SERVER, str(port), loop], start_new_session=True)
+def echo_server(port: int) -> Iterator[subprocess.Popen[bytes]]:
+    process = subprocess.Popen([sys.executable, "-c", ECHO_SERVER, str(port)], start_new_session=True)
     try:
         wait_port(port)
         yield process
@@ -302,7 +297,7 @@ def p50_ratio(kernel: Target, echo: Target, series: str) -> float:
 
 
 def report(targets: list[Target], sdk: list[Latency], rounds: int, calls: int) -> str:
-    echo, uvloop_echo, kernel = targets
+    echo, kernel = targets
     rows = []
     for target in targets:
         for series in (target.sequential, target.parallel):
@@ -321,12 +316,11 @@ def report(targets: list[Target], sdk: list[Latency], rounds: int, calls: int) -
             f"{platform.machine()}, a shared 2-core machine with other work running beside it: compare the "
             "ratios, which come from rounds that alternate between the servers in the same run.",
             "",
-            "The engine runs only the kernel (`modules: []`), on uvloop as `iii` does. A caller invokes "
+            "The engine runs only the kernel (`modules: []`). A caller invokes "
             "`bench::echo`, served by a callee worker: the engine relays `invokefunction` and "
             "`invocationresult`, so each call crosses four WebSocket hops and two client processes' worth "
             "of work. The bare echo is a `websockets` server (same library, same settings) that sends every "
-            "message back: two hops. It runs on asyncio's default loop (the plain baseline) and, for "
-            "reference, on uvloop. The same raw `websockets` client code drives all of them; the payload is "
+            "message back: two hops. The same raw `websockets` client code drives both; the payload is "
             "a small order (~110 bytes of JSON). Latencies pool every round; *server CPU* is the server "
             "process's CPU time per call.",
             "",
@@ -335,9 +329,7 @@ def report(targets: list[Target], sdk: list[Latency], rounds: int, calls: int) -
             *rows,
             "",
             f"**p50 ratio engine / bare echo: {p50_ratio(kernel, echo, 'sequential'):.2f}x sequential, "
-            f"{p50_ratio(kernel, echo, 'parallel'):.2f}x with {IN_FLIGHT} in flight** (target: at most 2x). "
-            f"Against the echo on uvloop: {p50_ratio(kernel, uvloop_echo, 'sequential'):.2f}x and "
-            f"{p50_ratio(kernel, uvloop_echo, 'parallel'):.2f}x.",
+            f"{p50_ratio(kernel, echo, 'parallel'):.2f}x with {IN_FLIGHT} in flight** (target: at most 2x).",
             "",
         ]
     )
