@@ -520,3 +520,17 @@ async def test_registrations_before_reading_workerregistered(kernel_engine: Engi
         answer = await worker.call("engine::functions::list", {})
         assert answer["result"]["functions"][0]["function_id"] == "early"
         assert (await worker.receive("workerregistered"))["worker_id"]
+
+
+async def test_messages_after_a_pending_registration_wait_their_turn(connect_worker: Connect) -> None:
+    owner, user = await connect_worker(), await connect_worker()
+    await owner.send({"type": "registertriggertype", "id": "hook", "description": ""})
+    await asyncio.sleep(0.1)
+    for index in range(20):
+        await user.send(
+            {"type": "registertrigger", "id": f"t{index}", "trigger_type": "hook", "function_id": "f"}
+        )
+    answer = await user.call("engine::triggers::list", {})
+    assert [t["id"] for t in answer["result"]["triggers"]] == [f"t{index}" for index in range(20)]
+    forwarded = [(await owner.receive("registertrigger"))["id"] for _ in range(20)]
+    assert forwarded == [f"t{index}" for index in range(20)]
