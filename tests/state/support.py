@@ -5,7 +5,7 @@ from __future__ import annotations
 import ast
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -93,6 +93,18 @@ def wait_until(check: Callable[[], Any], timeout: float = 5.0, interval: float =
         if time.monotonic() > deadline:
             raise AssertionError(f"condition not met after {timeout}s (last value {value!r})")
         time.sleep(interval)
+
+
+def wait_registered(client: III, functions: Iterable[str] = (), triggers: Iterable[str] = ()) -> None:
+    """Wait until the engine lists ``functions`` and triggers bound to each id in ``triggers``."""
+    functions, triggers = set(functions), set(triggers)
+
+    def ready() -> bool:
+        listed = {f["function_id"] for f in call(client, "engine::functions::list", {})["functions"]}
+        bound = {t["function_id"] for t in call(client, "engine::triggers::list", {})["triggers"]}
+        return functions <= listed and triggers <= bound
+
+    wait_until(ready)
 
 
 @contextmanager

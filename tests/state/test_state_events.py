@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from tests.state.support import call, call_error, unique, wait_until, workers
+from tests.state.support import call, call_error, unique, wait_registered, wait_until, workers
 
 
 def collector(client, function_id: str) -> list[dict[str, Any]]:
@@ -26,7 +26,7 @@ def test_trigger_payloads_for_create_update_delete(state_engine) -> None:
         client.register_trigger(
             {"type": "state", "function_id": "test.state.events", "config": {"scope": scope}}
         )
-        time.sleep(0.3)
+        wait_registered(client, triggers=["test.state.events"])
         call(client, "state::set", {"scope": scope, "key": "k", "value": 1})
         call(
             client,
@@ -59,7 +59,7 @@ def test_key_filter_and_condition_function(state_engine) -> None:
         client.register_function({"id": "test.state.only_big"}, only_big)
         config = {"scope": scope, "key": "watched", "condition_function_id": "test.state.only_big"}
         client.register_trigger({"type": "state", "function_id": "test.state.filtered", "config": config})
-        time.sleep(0.3)
+        wait_registered(client, functions=["test.state.only_big"], triggers=["test.state.filtered"])
         for key, value in [("watched", 5), ("other", 50), ("watched", 20)]:
             call(client, "state::set", {"scope": scope, "key": key, "value": value})
         wait_until(lambda: events)
@@ -85,7 +85,7 @@ def test_ttl_expires_keys_and_fires_expired_event(state_engine) -> None:
         client.register_trigger(
             {"type": "state", "function_id": "test.state.ttl", "config": {"scope": scope}}
         )
-        time.sleep(0.3)
+        wait_registered(client, triggers=["test.state.ttl"])
         call(client, "state::set", {"scope": scope, "key": "session", "value": {"u": 1}, "ttl_ms": 400})
         call(client, "state::set", {"scope": scope, "key": "kept", "value": 1, "ttl_ms": 400})
         call(client, "state::set", {"scope": scope, "key": "kept", "value": 2})  # set without ttl clears it

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from tests.state.support import REDIS_URL, call, state_config, unique, wait_until, workers
+from tests.state.support import REDIS_URL, call, state_config, unique, wait_registered, wait_until, workers
 from tests.state.test_state_events import collector
 
 
@@ -86,7 +86,7 @@ def test_expiry_is_reported_once_across_engines(engine_factory, key_prefix) -> N
             client.register_trigger(
                 {"type": "state", "function_id": f"test.state.expired.{index}", "config": {"scope": scope}}
             )
-        time.sleep(0.3)
+            wait_registered(client, triggers=[f"test.state.expired.{index}"])
         for index in range(5):
             call(left, "state::set", {"scope": scope, "key": f"k{index}", "value": index, "ttl_ms": 200})
         wait_until(lambda: sum(len(e) for e in events) >= 10)

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from websockets.exceptions import InvalidStatus
 
-from tests.state.support import call, stream_config, unique, wait_until, workers
+from tests.state.support import call, stream_config, unique, wait_registered, wait_until, workers
 from tests.state.test_state_events import collector
 from tests.stream.support import nothing_arrives, receive, stream_client, subscription
 
@@ -90,7 +90,9 @@ def test_auth_context_join_refusal_and_leave_triggers(engine_factory, key_prefix
         leaves = collector(client, "test.stream.on_leave")
         client.register_trigger({"type": "stream:join", "function_id": "test.stream.on_join", "config": {}})
         client.register_trigger({"type": "stream:leave", "function_id": "test.stream.on_leave", "config": {}})
-        time.sleep(0.3)
+        wait_registered(
+            client, functions=["test.stream.auth"], triggers=["test.stream.on_join", "test.stream.on_leave"]
+        )
         with stream_client(engine, "/?user=ada&x=a%20b&x=2") as ws:
             ws.send(subscription("join", "s1", stream, "secret"))
             refused = receive(ws)
@@ -174,6 +176,9 @@ def raw_subscriber(port: int, stream: str, group: str) -> socket.socket:
     mask = os.urandom(4)
     masked = bytes(byte ^ mask[index % 4] for index, byte in enumerate(payload))
     sock.sendall(bytes([0x81, 0x80 | len(payload)]) + mask + masked)
+    received = b""
+    while b'"sync"' not in received:  # subscribed: from now on it only receives
+        received += sock.recv(4096)
     return sock
 
 
@@ -189,7 +194,6 @@ def test_a_client_that_never_reads_is_dropped_and_others_get_everything(memory_s
         slow = raw_subscriber(memory_stream_engine.ports["STREAM_PORT"], stream, group)
         ws.send(subscription("join", "fast", stream, group))
         receive(ws)
-        time.sleep(0.3)
         for index in range(updates):
             put(client, stream, group, f"i{index}", {"n": index, "pad": big})
         received = [receive(ws)["event"]["data"]["n"] for _ in range(updates)]
@@ -234,7 +238,7 @@ def test_failing_auth_and_join_functions_let_the_client_in_without_context(
         client.register_function({"id": "test.stream.broken_join"}, broken_join)
         for function_id in ("test.stream.broken_join", "test.stream.join_seen"):
             client.register_trigger({"type": "stream:join", "function_id": function_id, "config": {}})
-        time.sleep(0.3)
+        wait_registered(client, triggers=["test.stream.broken_join", "test.stream.join_seen"])
         with stream_client(engine) as ws:
             ws.send(subscription("join", "s", stream, "g"))
             assert receive(ws)["event"] == {"type": "sync", "data": []}

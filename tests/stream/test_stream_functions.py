@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from iii.stream import IStream, StreamDeleteResult, StreamSetResult
 
-from tests.state.support import call, call_error, unique, wait_until, workers
+from tests.state.support import call, call_error, unique, wait_registered, wait_until, workers
 from tests.state.test_state_events import collector
 
 
@@ -105,7 +105,7 @@ def test_stream_triggers_with_filters(stream_engine) -> None:
         )
         config = {"stream_name": stream, "group_id": group, "item_id": "watched"}
         client.register_trigger({"type": "stream", "function_id": "test.stream.item", "config": config})
-        time.sleep(0.3)
+        wait_registered(client, triggers=["test.stream.all", "test.stream.item"])
         call(client, "stream::set", item(stream, group, "watched", data=1))
         call(client, "stream::set", item(stream, group, "watched", data=2))
         call(client, "stream::set", item(stream, group, "other", data=3))
@@ -181,7 +181,11 @@ def test_custom_stream_overrides(stream_engine) -> None:
         owner.register_trigger(
             {"type": "stream", "function_id": "test.stream.custom", "config": {"stream_name": name}}
         )
-        time.sleep(0.5)
+        wait_registered(
+            owner,
+            functions=[f"stream::{op}({name})" for op in ("get", "set", "delete", "list", "list_groups")],
+            triggers=["test.stream.custom"],
+        )
         assert call(client, "stream::set", item(name, "g", "i", data={"v": 1})) == {
             "old_value": None,
             "new_value": {"v": 1},
@@ -211,7 +215,7 @@ def test_custom_stream_failure_becomes_stream_error(stream_engine) -> None:
 
         owner.register_function({"id": f"stream::set({name})"}, broken)
         owner.register_function({"id": f"stream::delete({name})"}, nothing)
-        time.sleep(0.3)
+        wait_registered(owner, functions=[f"stream::set({name})", f"stream::delete({name})"])
         error = call_error(client, "stream::set", item(name, "g", "i", data=1))
         assert error["code"] == "STREAM_SET_ERROR" and error["message"].startswith("Failed to set value: ")
         error = call_error(client, "stream::delete", item(name, "g", "i"))
@@ -236,7 +240,9 @@ def test_update_override_receives_the_ops_and_its_result_is_published(stream_eng
                 "config": {"stream_name": name},
             }
         )
-        time.sleep(0.3)
+        wait_registered(
+            owner, functions=[f"stream::update({name})"], triggers=["test.stream.custom_update.events"]
+        )
         ops = [{"type": "increment", "path": "n", "by": 1}]
         result = call(client, "stream::update", item(name, "g", "i", ops=ops))
         assert result == {"old_value": {"n": 1}, "new_value": {"n": 2}}
