@@ -134,15 +134,17 @@ class StreamServer:
 
     async def _join(self, client: Client, subscription: Subscription) -> None:
         event = subscription.describe(client.context)
-        for trigger in self.engine.triggers.of_type(JOIN_TRIGGER):
+        refused = False
+        for trigger in self.engine.triggers.of_type(JOIN_TRIGGER):  # all of them, in turn
             try:
                 verdict = await self.engine.invoke(trigger.function_id, event, source="stream")
             except InvocationError as exc:
                 self._log.warning("stream:join trigger failed; join allowed", error=exc.to_body())
                 continue
-            if isinstance(verdict, dict) and verdict.get("unauthorized") is True:
-                client.send(self._frame(subscription, {"type": "unauthorized"}))
-                return
+            refused = refused or (isinstance(verdict, dict) and verdict.get("unauthorized") is True)
+        if refused:
+            client.send(self._frame(subscription, {"type": "unauthorized"}))
+            return
         if not client.open:
             return
         previous = client.subscriptions.get(subscription.id)
