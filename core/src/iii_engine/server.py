@@ -115,8 +115,15 @@ class WorkerServer:
             self._server.server.close()
 
     async def close(self) -> None:
+        """Close every connection with 1012 (service restart), then the server.
+
+        Not 1001: iii-sdk 0.9.0 Python treats a clean close (1000/1001) as final and never
+        reconnects, so its workers would stay dead after an engine restart.
+        """
         if self._server is not None:
-            self._server.close()
+            self._server.close(close_connections=False)
+            closing = [c.close(1012, "engine restarting") for c in self._server.connections]
+            await asyncio.gather(*closing, return_exceptions=True)
             await self._server.wait_closed()
 
     # -- routing -----------------------------------------------------------------------------
