@@ -56,6 +56,19 @@ class RawWorker:
     async def register_function(self, function_id: str, **fields: Any) -> None:
         await self.send({"type": "registerfunction", "id": function_id, **fields})
 
+    async def register_trigger(
+        self, trigger_id: str, trigger_type: str, function_id: str, **fields: Any
+    ) -> None:
+        await self.send(
+            {
+                "type": "registertrigger",
+                "id": trigger_id,
+                "trigger_type": trigger_type,
+                "function_id": function_id,
+                **fields,
+            }
+        )
+
     async def call(self, function_id: str, data: Any = None, **fields: Any) -> dict[str, Any]:
         """Invoke and return the ``invocationresult``."""
         invocation_id = str(uuid.uuid4())

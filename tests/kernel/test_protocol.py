@@ -381,15 +381,7 @@ async def test_custom_trigger_types_forwarded_replayed_and_cleaned_up(connect_wo
     owner, user = await connect_worker(), await connect_worker()
     await owner.send({"type": "registertriggertype", "id": "webhook", "description": "Incoming webhooks"})
     await asyncio.sleep(0.1)
-    await user.send(
-        {
-            "type": "registertrigger",
-            "id": "t1",
-            "trigger_type": "webhook",
-            "function_id": "gh::push",
-            "config": {"path": "/gh"},
-        }
-    )
+    await user.register_trigger("t1", "webhook", "gh::push", config={"path": "/gh"})
     forwarded = await owner.receive("registertrigger")
     assert forwarded == {
         "type": "registertrigger",
@@ -398,9 +390,7 @@ async def test_custom_trigger_types_forwarded_replayed_and_cleaned_up(connect_wo
         "function_id": "gh::push",
         "config": {"path": "/gh"},
     }
-    await user.send(
-        {"type": "registertrigger", "id": "t2", "trigger_type": "webhook", "function_id": "gh::pr"}
-    )
+    await user.register_trigger("t2", "webhook", "gh::pr")
     assert (await owner.receive("registertrigger", id="t2"))["config"] == {}
     listed = (await user.call("engine::triggers::list", {}))["result"]["triggers"]
     assert {t["id"] for t in listed} == {"t1", "t2"}
@@ -424,22 +414,13 @@ async def test_custom_trigger_types_forwarded_replayed_and_cleaned_up(connect_wo
 
 async def test_unknown_trigger_type_is_refused_and_builtin_types_protected(connect_worker: Connect) -> None:
     worker = await connect_worker()
-    await worker.send(
-        {"type": "registertrigger", "id": "t", "trigger_type": "nope", "function_id": "f", "config": {}}
-    )
+    await worker.register_trigger("t", "nope", "f", config={})
     refused = await worker.receive("triggerregistrationresult", id="t")
     assert refused["error"]["code"] == "trigger_registration_failed"
     await worker.send(
         {"type": "registertriggertype", "id": "engine::workers-available", "description": "mine"}
     )
-    await worker.send(
-        {
-            "type": "registertrigger",
-            "id": "w",
-            "trigger_type": "engine::workers-available",
-            "function_id": "watch",
-        }
-    )
+    await worker.register_trigger("w", "engine::workers-available", "watch")
     await asyncio.sleep(0.2)
     assert await worker.nothing_received("registertrigger", id="w")
 
@@ -448,7 +429,7 @@ async def test_unregistertriggertype_removes_the_workers_type(connect_worker: Co
     owner = await connect_worker()
     await owner.send({"type": "registertriggertype", "id": "custom", "description": ""})
     await owner.send({"type": "unregistertriggertype", "id": "custom"})
-    await owner.send({"type": "registertrigger", "id": "t", "trigger_type": "custom", "function_id": "f"})
+    await owner.register_trigger("t", "custom", "f")
     assert (await owner.receive("triggerregistrationresult", id="t"))["error"][
         "code"
     ] == "trigger_registration_failed"
@@ -457,15 +438,7 @@ async def test_unregistertriggertype_removes_the_workers_type(connect_worker: Co
 async def test_workers_available_trigger_fires(connect_worker: Connect) -> None:
     watcher = await connect_worker()
     await watcher.register_function("watch")
-    await watcher.send(
-        {
-            "type": "registertrigger",
-            "id": "w",
-            "trigger_type": "engine::workers-available",
-            "function_id": "watch",
-            "config": {},
-        }
-    )
+    await watcher.register_trigger("w", "engine::workers-available", "watch", config={})
     await asyncio.sleep(0.1)
     other = await connect_worker()
     event = await watcher.serve_one("watch", lambda _m: {})
@@ -489,14 +462,7 @@ async def test_workers_available_trigger_fires(connect_worker: Connect) -> None:
 async def test_functions_available_trigger_fires_on_change(connect_worker: Connect) -> None:
     watcher = await connect_worker()
     await watcher.register_function("fn-watch")
-    await watcher.send(
-        {
-            "type": "registertrigger",
-            "id": "f",
-            "trigger_type": "engine::functions-available",
-            "function_id": "fn-watch",
-        }
-    )
+    await watcher.register_trigger("f", "engine::functions-available", "fn-watch")
     await asyncio.sleep(0.1)
     await watcher.register_function("new::fn", description="fresh")
     event = await watcher.serve_one("fn-watch", lambda _m: {})
@@ -527,9 +493,7 @@ async def test_messages_after_a_pending_registration_wait_their_turn(connect_wor
     await owner.send({"type": "registertriggertype", "id": "hook", "description": ""})
     await asyncio.sleep(0.1)
     for index in range(20):
-        await user.send(
-            {"type": "registertrigger", "id": f"t{index}", "trigger_type": "hook", "function_id": "f"}
-        )
+        await user.register_trigger(f"t{index}", "hook", "f")
     answer = await user.call("engine::triggers::list", {})
     assert [t["id"] for t in answer["result"]["triggers"]] == [f"t{index}" for index in range(20)]
     forwarded = [(await owner.receive("registertrigger"))["id"] for _ in range(20)]
