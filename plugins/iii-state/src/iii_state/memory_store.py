@@ -77,7 +77,7 @@ class MemoryStore(StateAdapter):
         return list(items.values())
 
     async def list_scopes(self, prefix: str = "") -> list[str]:
-        return [scope for scope, items in self._scopes.items() if items and scope.startswith(prefix)]
+        return [scope for scope in self._scopes if scope.startswith(prefix)]
 
     # -- internals ---------------------------------------------------------------------------
 
@@ -101,7 +101,10 @@ class MemoryStore(StateAdapter):
 
     def _remove(self, scope: str, key: str) -> Any:
         self._deadlines.pop((scope, key), None)
-        old = self._scopes[scope].pop(key)
+        items = self._scopes[scope]
+        old = items.pop(key)
+        if not items:
+            del self._scopes[scope]  # no memory kept for scopes that come and go
         self.changed(scope)
         return old
 
