@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from iii_engine import Input, Invocation, InvocationError, Module, Trigger, hookimpl
+from iii_engine import Input, Invocation, InvocationError, Module, StartupError, Trigger, hookimpl
 
 from .adapter import PubSubAdapter
 
@@ -35,7 +35,10 @@ class PubSubModule(Module):
 
     @hookimpl
     async def iii_module_start(self) -> None:
-        await self.adapter.open(self.deliver)
+        try:
+            await self.adapter.open(self.deliver)
+        except Exception as exc:
+            raise StartupError(f"cannot open the pubsub adapter: {type(exc).__name__}: {exc}") from None
 
     @hookimpl
     async def iii_module_stop(self) -> None:

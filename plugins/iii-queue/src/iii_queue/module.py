@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-from iii_engine import Input, Invocation, InvocationError, Module, Trigger, hookimpl
+from iii_engine import Input, Invocation, InvocationError, Module, StartupError, Trigger, hookimpl
 
 from .consumer import Consumer
 from .message import Message
@@ -61,7 +61,10 @@ class QueueModule(Module):
 
     @hookimpl
     async def iii_module_start(self) -> None:
-        await self.store.open()
+        try:
+            await self.store.open()
+        except Exception as exc:
+            raise StartupError(f"cannot open the queue store: {type(exc).__name__}: {exc}") from None
         for queue in self.named.values():
             consumer = Consumer(
                 self.engine, self.store, named_key(queue.name), queue.policy, self._deliver_named, self.log
