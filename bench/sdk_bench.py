@@ -223,7 +223,8 @@ def _report(figures: dict[str, dict[str, float]], rounds: int, sync_p50: float) 
         "# iii-steps vs iii-sdk 0.9.0 (Python)",
         "",
         f"`bench/sdk_bench.py`, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}. One engine (this repo's"
-        f" `iii`: kernel + RestApiModule), loopback, {os.cpu_count()} cores shared with other work. Both"
+        f" `iii`: kernel + RestApiModule), loopback, {os.cpu_count()} cores shared with other work (load"
+        f" average {os.getloadavg()[0]:.1f} at the end). Both"
         " SDKs' handler workers run at once, each in its own process; callers and the HTTP load generator"
         " run in the bench process. Latencies: sequential calls interleaved between the SDKs"
         f" ({LATENCY_BLOCKS * LATENCY_BLOCK_CALLS} each). Rates: medians of {rounds} alternating bursts"
