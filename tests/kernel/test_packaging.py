@@ -95,6 +95,16 @@ async def test_core_alone_starts_and_serves_engine_functions(
     assert engine.stop() == 0
 
 
+async def test_without_flags_the_config_in_the_working_directory_is_used(
+    core_venv: Path, tmp_path: Path, engines: list[EngineProcess]
+) -> None:
+    engine = start_iii(core_venv, "port: {ENGINE_PORT}\n", tmp_path, "run")
+    engines.append(engine)
+    worker = await RawWorker.connect(engine.ws_url)
+    await worker.close()
+    assert "using config file ./config.yaml" in engine.log()
+
+
 def test_core_alone_version_and_modules(core_venv: Path, tmp_path: Path) -> None:
     version = run_iii(core_venv, "--version", cwd=tmp_path)
     assert (version.returncode, version.stdout.strip()) == (0, "0.9.0")

@@ -45,8 +45,9 @@ def run_iii(venv: Path, *args: str, cwd: Path, timeout: float = 20.0) -> subproc
     )
 
 
-def start_iii(venv: Path, config: str, workdir: Path) -> EngineProcess:
-    """Start ``iii -c`` of ``venv`` on ``config`` (``{ENGINE_PORT}`` replaced); stop it with ``.stop()``."""
+def start_iii(venv: Path, config: str, workdir: Path, *args: str) -> EngineProcess:
+    """Start ``iii`` of ``venv`` on ``config`` written to ``workdir/config.yaml`` (``{ENGINE_PORT}``
+    replaced), with ``args`` (default ``-c config.yaml``); stop it with ``.stop()``."""
     port = free_port()
     workdir.mkdir(parents=True, exist_ok=True)
     config_path = workdir / "config.yaml"
@@ -54,7 +55,7 @@ def start_iii(venv: Path, config: str, workdir: Path) -> EngineProcess:
     log_path = workdir / "engine.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [str(venv / "bin" / "iii"), "-c", str(config_path)],
+            [str(venv / "bin" / "iii"), *(args or ("-c", str(config_path)))],
             cwd=workdir,
             stdout=log,
             stderr=subprocess.STDOUT,
