@@ -12,7 +12,7 @@ from iii_steps.errors import InvocationTimeout, RemoteError
 
 DEFAULT_URL = "ws://localhost:49134"
 DEFAULT_TIMEOUT_S = 30.0
-FIRST_CONNECT_WAIT_S = 5.0
+FIRST_CONNECT_WAIT_S = 1.0
 # Reconnect quickly: a bridge should be back soon after the remote engine restarts.
 RECONNECT = ReconnectPolicy(initial_delay=0.2, max_delay=5.0)
 
