@@ -208,14 +208,14 @@ def write_report(results: dict[str, list[float]], jobs: int) -> None:
         lines.append(f"| {name} | {medians[name]:,.0f} | {rounds} | {medians[name] / celery:.2f}x |")
     lines += [
         "",
-        "iii: one engine process, one iii-sdk 0.9.0 worker that enqueues (worker-protocol `enqueue` action "
-        f"to a named queue with concurrency 200, {BATCH} in flight)",
-        "and handles the jobs with an async no-op.",
-        "Celery 5.7 (Redis broker, DB 2): `apply_async` from the bench process, one worker process with the "
-        "solo pool, prefetch multiplier 256, results ignored.",
-        "`celery-drain` is Celery's best case: the queue is",
-        "filled before the worker starts and only the worker's drain rate is timed (first job start to last",
-        "job end), leaving out Celery's slow producer. Target: iii >= 3x Celery (end to end).",
+        f"- **iii**: one engine process and one iii-sdk 0.9.0 worker that enqueues ({BATCH} enqueue",
+        "  actions in flight, named queue with concurrency 200) and handles every job with an async no-op.",
+        "- **celery**: Celery 5.7, Redis broker (DB 2), `apply_async` from the bench process, one worker",
+        "  process (solo pool, prefetch multiplier 256, results ignored).",
+        "- **celery-drain**: Celery's best case, the queue is filled before the worker starts and only the",
+        "  worker's drain rate is timed (first job start to last job end), leaving out Celery's producer.",
+        "",
+        "Target: iii at least 3x Celery's end-to-end jobs/s.",
         "",
     ]
     out = RESULTS / "queue.md"
