@@ -197,3 +197,39 @@ def test_topic_queue_competing_consumers_condition_and_dead_letters(
     dead = lambda: call(client, "queue::dlq::list", {"topic": f"{topic}-bad"})["messages"]  # noqa: E731
     assert wait_for(lambda: len(dead()) == 1, 10)
     assert len(failing.calls) == 2 and dead()[0]["data"] == {"n": -1}
+
+
+def test_fifo_topic_trigger_retries_in_place_one_at_a_time(
+    engine_factory, workers, prefix, tmp_path, kind
+) -> None:
+    engine = start(engine_factory, kind, prefix, tmp_path, {}, backoff_ms=100)
+    client = workers(engine.ws_url)
+    recorder = Recorder()
+    failed: set[int] = set()
+
+    async def handler(data: dict[str, Any]) -> None:
+        recorder.enter()
+        try:
+            await asyncio.sleep(0.02)
+            if data["n"] == 1 and 1 not in failed:
+                failed.add(1)
+                raise RuntimeError("first attempt fails")
+            recorder.add(data["n"])
+        finally:
+            recorder.leave()
+
+    topic = f"{prefix}-ordered"
+    client.register_function({"id": "ordered.run"}, handler)
+    client.register_trigger(
+        {
+            "type": "queue",
+            "function_id": "ordered.run",
+            "config": {"topic": topic, "queue_config": {"type": "fifo"}},
+        }
+    )
+    time.sleep(0.3)
+    for n in range(5):
+        call(client, "enqueue", {"topic": topic, "data": {"n": n}})
+    assert wait_for(lambda: len(recorder.calls) == 5, 10)
+    assert recorder.data == [0, 1, 2, 3, 4]
+    assert recorder.max_active == 1
