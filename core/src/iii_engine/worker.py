@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
 from collections import deque
 from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any
@@ -13,6 +12,7 @@ from websockets.exceptions import ConnectionClosed
 
 from . import protocol
 from .errors import ConfigError, InvocationError, TriggerError, invocation_stopped
+from .ids import random_uuid
 from .invocation import Invocation
 from .triggers import Trigger
 
@@ -31,7 +31,7 @@ class WorkerConnection:
     def __init__(self, engine: Engine, websocket: WorkerSocket) -> None:
         self.engine = engine
         self.websocket = websocket
-        self.id = str(uuid.uuid4())
+        self.id = random_uuid()
         remote = websocket.remote_address
         self.ip_address: str | None = remote[0] if remote else None
         self.connected_at_ms = int(time.time() * 1000)
@@ -59,7 +59,7 @@ class WorkerConnection:
         """Run ``invocation`` on this worker and wait for its ``invocationresult``."""
         if self.closed:
             raise InvocationError("channel_send_failed", "worker connection is closed")
-        invocation_id = str(uuid.uuid4())
+        invocation_id = random_uuid()
         future = asyncio.get_running_loop().create_future()
         self.pending[invocation_id] = future
         message: dict[str, Any] = {
