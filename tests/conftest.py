@@ -138,7 +138,16 @@ def node_sdk_dir() -> Path | None:
     if not (cache / "node_modules" / "iii-sdk" / "package.json").exists():
         cache.mkdir(parents=True, exist_ok=True)
         subprocess.run(
-            ["npm", "install", "--silent", "--no-audit", "--no-fund", "--prefix", str(cache), "iii-sdk@0.9.0"],
+            [
+                "npm",
+                "install",
+                "--silent",
+                "--no-audit",
+                "--no-fund",
+                "--prefix",
+                str(cache),
+                "iii-sdk@0.9.0",
+            ],
             check=True,
             timeout=300,
         )

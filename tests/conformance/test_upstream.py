@@ -38,7 +38,9 @@ def test_expected_upstream_files_pass(tmp_path: Path) -> None:
             env={**os.environ, "III_CONFORMANCE_TIMEOUT": "60"},
         )
     (tmp_path / "upstream.log").write_text(result.stdout + result.stderr)
-    rows = {m.group(1): tuple(map(int, m.groups()[1:])) for m in map(ROW.match, result.stdout.splitlines()) if m}
+    rows = {
+        m.group(1): tuple(map(int, m.groups()[1:])) for m in map(ROW.match, result.stdout.splitlines()) if m
+    }
     problems = []
     for name in files:
         passed, failed, errors, _skipped = rows.get(name, (0, 0, 0, 0))
