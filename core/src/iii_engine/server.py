@@ -36,8 +36,8 @@ class WorkerSocket(ServerConnection):
     On the worker endpoint (``/``), each complete data message goes to the handler given to
     :meth:`attach` as soon as the parser produces it, inside ``data_received``: no queue and no
     task wake-up per message (messages that arrive before :meth:`attach` wait in a backlog).
-    :meth:`write` sends at once, without the async send context. Channel sockets keep the
-    standard ``recv``/``send`` API.
+    :meth:`write` sends without the async send context, one socket write per loop turn.
+    Channel sockets keep the standard ``recv``/``send`` API.
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -46,6 +46,7 @@ class WorkerSocket(ServerConnection):
         self._backlog: list[tuple[bytes, bool]] | None = None
         self._parts: list[bytes] = []
         self._text = False
+        self._turn_busy = False
 
     def attach(self, on_message: Callable[[bytes, bool], None]) -> None:
         """Deliver every message, as ``on_message(data, is_text)``, from now on."""
@@ -55,12 +56,30 @@ class WorkerSocket(ServerConnection):
         self._backlog = None
 
     def write(self, data: bytes) -> None:
-        """Send ``data`` as a text message now; await :meth:`drain` when ``paused``."""
+        """Queue ``data`` as a text message; await :meth:`drain` when ``paused``.
+
+        The messages written during one turn of the event loop leave together, in one socket
+        write, at the start of the next turn (many results to one worker cost one system call).
+        """
         if self.protocol.state is not State.OPEN:
             closing = self.protocol
             raise ConnectionClosed(closing.close_rcvd, closing.close_sent, closing.close_rcvd_then_sent)
         self.protocol.send_text(data)
-        self.send_data()
+        if not self._turn_busy:
+            self._turn_busy = True
+            self.loop.call_soon(self._end_turn)
+
+    def _end_turn(self) -> None:
+        self._turn_busy = False
+        if self.protocol.state is not State.OPEN:  # closing: websockets writes what is left itself
+            return
+        chunks = self.protocol.data_to_send()
+        if chunks:
+            try:
+                self.transport.write(b"".join(chunks))
+            except Exception as exc:
+                self.set_connection_exc(exc)
+                self.transport.abort()
 
     def process_event(self, event: Event) -> None:
         if self.request is None or not isinstance(event, Frame) or event.opcode not in DATA_OPCODES:
