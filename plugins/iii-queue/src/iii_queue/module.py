@@ -1,14 +1,19 @@
 """``modules::queue::QueueModule``: named queues (the ``enqueue`` action), topic queues (the
-``enqueue`` function and ``queue`` trigger type) and the dead-letter/stats functions."""
+``enqueue`` function and ``queue`` trigger type) and the dead-letter/stats functions.
+
+The adapter is either a :class:`QueueStore` (messages are stored and consumed here) or a
+:class:`QueueForwarder` (everything is handed on; nothing is consumed here)."""
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import orjson
 from iii_engine import Input, Invocation, InvocationError, Module, StartupError, Trigger, hookimpl
 
 from .consumer import Consumer
+from .forwarder import QueueForwarder
 from .message import Message
 from .queue_config import NamedQueue, read_named_queues, trigger_policy
 from .store import QueueStore
@@ -36,7 +41,9 @@ class QueueModule(Module):
     def __init__(self, *args: Any) -> None:
         super().__init__(*args)
         self.named: dict[str, NamedQueue] = {}
+        self.adapter: QueueStore | QueueForwarder
         self.store: QueueStore
+        self.forwarder: QueueForwarder | None = None
         self.consumers: list[Consumer] = []
         self.topic_consumers: dict[str, Consumer] = {}
 
@@ -45,24 +52,38 @@ class QueueModule(Module):
     @hookimpl
     def iii_module_init(self) -> None:
         self.named = read_named_queues(self.config)
-        self.store = self.engine.create_adapter(self.config, BUILTIN_ADAPTER)
+        self.adapter = self.engine.create_adapter(self.config, BUILTIN_ADAPTER)
+        if isinstance(self.adapter, QueueForwarder):
+            self.forwarder = self.adapter
+            if self.named:
+                self.log.warning(
+                    "queue_configs ignored: the adapter forwards named queues to where they are defined",
+                    queues=sorted(self.named),
+                )
+                self.named = {}
+        else:
+            self.store = self.adapter
 
     @hookimpl
     def iii_module_register(self) -> None:
         register = self.engine.register_function
         register("enqueue", self.enqueue_topic, description="Enqueue a message")
-        register("queue::stats", self.stats, description="Queue depth, in-flight and dead-letter counts")
-        register("queue::dlq::list", self.list_dead, description="List dead-lettered messages of a queue")
-        register(
-            "queue::dlq::redrive", self.redrive, description="Put dead-lettered messages back on their queue"
-        )
-        register("queue::dlq::purge", self.purge, description="Delete dead-lettered messages of a queue")
+        store_functions = {
+            "queue::stats": (self.stats, "Queue depth, in-flight and dead-letter counts"),
+            "queue::dlq::list": (self.list_dead, "List dead-lettered messages of a queue"),
+            "queue::dlq::redrive": (self.redrive, "Put dead-lettered messages back on their queue"),
+            "queue::dlq::purge": (self.purge, "Delete dead-lettered messages of a queue"),
+        }
+        for function_id, (handler, description) in store_functions.items():
+            if self.forwarder is not None:
+                handler = self._forwarded(self.forwarder, function_id)
+            register(function_id, handler, description=description)
         self.engine.register_trigger_type("queue", "Queue trigger", self)
 
     @hookimpl
     async def iii_module_start(self) -> None:
         try:
-            await self.store.open()
+            await self.adapter.open()
         except Exception as exc:
             raise StartupError(f"cannot open the queue store: {type(exc).__name__}: {exc}") from None
         for queue in self.named.values():
@@ -76,7 +97,7 @@ class QueueModule(Module):
     async def iii_module_stop(self) -> None:
         for consumer in [*self.consumers, *self.topic_consumers.values()]:
             await consumer.stop()
-        await self.store.close()
+        await self.adapter.close()
 
     # -- named queues --------------------------------------------------------------------------
 
@@ -84,6 +105,8 @@ class QueueModule(Module):
     def iii_enqueue(
         self, queue: str, function_id: str, data: Any, traceparent: str | None, baggage: str | None
     ) -> Any:
+        if self.forwarder is not None:
+            return self.forwarder.enqueue_named(queue, function_id, data, traceparent, baggage)
         return self._enqueue_named(queue, function_id, data, traceparent, baggage)
 
     async def _enqueue_named(
@@ -134,33 +157,44 @@ class QueueModule(Module):
         payload = data.required("data")
         if not topic:
             raise InvocationError("topic_not_set", "Topic is not set")
+        if self.forwarder is not None:
+            await self.forwarder.enqueue_topic(topic, payload, invocation.traceparent, invocation.baggage)
+            return
         message = Message(payload, traceparent=invocation.traceparent, baggage=invocation.baggage)
         await self._push(topic_key(topic), message)
 
     async def register_trigger(self, trigger: Trigger) -> None:
         config = trigger.config if isinstance(trigger.config, dict) else {}
         topic = config.get("topic")
-        policy = trigger_policy(config, self.store.topic_policy)
         if not isinstance(topic, str) or not topic:
             self.log.warning("queue trigger without a topic is inert", trigger_id=trigger.id)
             return
+        if self.forwarder is not None:
+            await self.forwarder.subscribe(trigger, functools.partial(self._run_trigger, trigger))
+            return
+        policy = trigger_policy(config, self.store.topic_policy)
 
         async def deliver(message: Message) -> None:
-            if not await self.engine.condition_passes(trigger, message.data, source="queue"):
-                return
-            await self.engine.invoke(
-                trigger.function_id,
-                message.data,
-                traceparent=message.traceparent,
-                baggage=message.baggage,
-                source="queue",
-            )
+            await self._run_trigger(trigger, message.data, message.traceparent, message.baggage)
 
         consumer = Consumer(self.engine, self.store, topic_key(topic), policy, deliver, self.log)
         self.topic_consumers[trigger.id] = consumer
         consumer.start()
 
+    async def _run_trigger(
+        self, trigger: Trigger, data: Any, traceparent: str | None, baggage: str | None
+    ) -> Any:
+        """One topic message for ``trigger``: its condition, then its function."""
+        if not await self.engine.condition_passes(trigger, data, source="queue"):
+            return None
+        return await self.engine.invoke(
+            trigger.function_id, data, traceparent=traceparent, baggage=baggage, source="queue"
+        )
+
     async def unregister_trigger(self, trigger: Trigger) -> None:
+        if self.forwarder is not None:
+            await self.forwarder.unsubscribe(trigger)
+            return
         consumer = self.topic_consumers.pop(trigger.id, None)
         if consumer is None:
             return
@@ -169,6 +203,15 @@ class QueueModule(Module):
             await self.store.release(consumer.queue)
 
     # -- dead letters and stats ----------------------------------------------------------------
+
+    @staticmethod
+    def _forwarded(forwarder: QueueForwarder, function_id: str) -> Any:
+        """``function_id`` answered by the forwarding adapter (where the messages are)."""
+
+        async def forward(invocation: Invocation) -> Any:
+            return await forwarder.call(function_id, invocation.data)
+
+        return forward
 
     def _target(self, data: Input) -> tuple[str, dict[str, str]]:
         """The store name addressed by ``{"queue": name}`` or ``{"topic": name}``."""
