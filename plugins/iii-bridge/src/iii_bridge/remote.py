@@ -62,6 +62,24 @@ class RemoteEngine:
                 f"{function_id} timed out after {int(timeout_s * 1000)}ms on {self.url}"
             ) from None
 
+    async def enqueue(self, queue: str, function_id: str, data: Any) -> str:
+        """Enqueue a call of ``function_id`` on the remote's named queue; returns the receipt id.
+
+        The remote's ``enqueue_error`` (e.g. an undefined queue) keeps its code and message;
+        every other failure is a ``bridge_error``.
+        """
+        self._require_connection(function_id)
+        try:
+            return await self.worker.enqueue_to(queue, function_id, data)
+        except RemoteError as exc:
+            if exc.code == "enqueue_error":
+                raise InvocationError(exc.code, exc.message) from None
+            raise bridge_error(
+                f"enqueue to {queue} failed on {self.url}: {exc.code}: {exc.message}"
+            ) from None
+        except InvocationTimeout as exc:
+            raise bridge_error(f"enqueue to {queue} on {self.url}: {exc}") from None
+
     async def call_void(self, function_id: str, data: Any) -> None:
         """Invoke remotely without waiting for the outcome; ``bridge_error`` if not sent."""
         self._require_connection(function_id)
