@@ -303,7 +303,9 @@ class Engine:
         self._notify("iii_worker_updated", worker=worker)
 
     async def worker_disconnected(self, worker: WorkerConnection) -> None:
-        """Clean up after a connection (owner-aware for functions and triggers)."""
+        """Clean up after a connection (owner-aware for functions and triggers); runs once."""
+        if worker.closed:
+            return
         worker.closed = True
         for function_id in list(worker.functions):
             self.unregister_function(function_id, worker_id=worker.id)
