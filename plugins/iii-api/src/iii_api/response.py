@@ -44,7 +44,7 @@ def result_status(result: dict[str, Any]) -> int:
     """``status_code`` (or the SDK model's ``statusCode``) when an integer in 100-999, else 200."""
     for key in ("status_code", "statusCode"):
         value = result.get(key)
-        if isinstance(value, int) and not isinstance(value, bool) and 100 <= value <= 999:
+        if type(value) is int and 100 <= value <= 999:
             return value
     return 200
 
@@ -53,11 +53,13 @@ def from_result(result: Any, headers: dict[str, str]) -> web.Response:
     """A function's non-null result: ``{status_code, body, headers?}`` as a JSON response."""
     if not isinstance(result, dict):
         return json_response(200, b"{}", headers)
-    extra = settable_headers(result.get("headers"))
-    for name in MANAGED_BY_SERVER & extra.keys():
-        del extra[name]
+    if result.get("headers"):
+        extra = settable_headers(result["headers"])
+        for name in MANAGED_BY_SERVER & extra.keys():
+            del extra[name]
+        headers = {**headers, **extra}
     body = result["body"] if "body" in result else {}
-    return json_response(result_status(result), protocol.encode(body), {**headers, **extra})
+    return json_response(result_status(result), protocol.encode(body), headers)
 
 
 class ResponseHead:
