@@ -19,6 +19,7 @@ import asyncio
 import json
 import os
 import platform
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -103,6 +104,7 @@ class Series:
     def __init__(self, label: str) -> None:
         self.label = label
         self.seconds: list[float] = []
+        self.round_p50s: list[float] = []
         self.elapsed = 0.0
         self.server_cpu = 0.0
 
@@ -124,17 +126,20 @@ async def measure(
     series: Series, call: Callable[[], Awaitable[Any]], calls: int, in_flight: int, pid: int
 ) -> None:
     """Run ``calls`` calls in ``in_flight`` concurrent loops; add each call's time to ``series``."""
+    seconds: list[float] = []
 
     async def loop(count: int) -> None:
         for _ in range(count):
             started = time.perf_counter()
             await call()
-            series.seconds.append(time.perf_counter() - started)
+            seconds.append(time.perf_counter() - started)
 
     cpu_before, started = cpu_seconds(pid), time.perf_counter()
     await asyncio.gather(*(loop(calls // in_flight) for _ in range(in_flight)))
     series.elapsed += time.perf_counter() - started
     series.server_cpu += cpu_seconds(pid) - cpu_before
+    series.seconds += seconds
+    series.round_p50s.append(statistics.median(seconds))
 
 
 class Target:
@@ -293,7 +298,9 @@ def summary(figure: Latency) -> str:
 
 
 def p50_ratio(kernel: Target, echo: Target, series: str) -> float:
-    return getattr(kernel, series).latency().p50_ms / getattr(echo, series).latency().p50_ms
+    """The median over rounds of engine p50 / echo p50 (adjacent rounds: robust to load drift)."""
+    pairs = zip(getattr(kernel, series).round_p50s, getattr(echo, series).round_p50s, strict=True)
+    return statistics.median(k / e for k, e in pairs)
 
 
 def report(targets: list[Target], sdk: list[Latency], rounds: int, calls: int) -> str:
@@ -327,6 +334,9 @@ def report(targets: list[Target], sdk: list[Latency], rounds: int, calls: int) -
             "| what | p50 ms | p99 ms | calls/s | server CPU µs/call |",
             "| --- | ---: | ---: | ---: | ---: |",
             *rows,
+            "",
+            "The ratio is the median, over rounds, of the engine's p50 divided by the echo's p50 in "
+            "the round just before it.",
             "",
             f"**p50 ratio engine / bare echo: {p50_ratio(kernel, echo, 'sequential'):.2f}x sequential, "
             f"{p50_ratio(kernel, echo, 'parallel'):.2f}x with {IN_FLIGHT} in flight** (target: at most 2x).",

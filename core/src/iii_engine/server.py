@@ -36,7 +36,7 @@ class WorkerSocket(ServerConnection):
     On the worker endpoint (``/``), each complete data message goes to the handler given to
     :meth:`attach` as soon as the parser produces it, inside ``data_received``: no queue and no
     task wake-up per message (messages that arrive before :meth:`attach` wait in a backlog).
-    :meth:`write` sends without the async send context, one socket write per loop turn.
+    :meth:`write` sends without the async send context, coalescing bursts.
     Channel sockets keep the standard ``recv``/``send`` API.
     """
 
@@ -56,10 +56,11 @@ class WorkerSocket(ServerConnection):
         self._backlog = None
 
     def write(self, data: bytes) -> None:
-        """Queue ``data`` as a text message; await :meth:`drain` when ``paused``.
+        """Send ``data`` as a text message; await :meth:`drain` when ``paused``.
 
-        The messages written during one turn of the event loop leave together, in one socket
-        write, at the start of the next turn (many results to one worker cost one system call).
+        The first message of a turn of the event loop leaves at once; the ones written after it
+        in the same turn leave together, in one socket write, at the start of the next turn (a
+        burst of results to one worker costs two system calls, not one each).
         """
         if self.protocol.state is not State.OPEN:
             closing = self.protocol
@@ -68,6 +69,7 @@ class WorkerSocket(ServerConnection):
         if not self._turn_busy:
             self._turn_busy = True
             self.loop.call_soon(self._end_turn)
+            self.send_data()
 
     def _end_turn(self) -> None:
         self._turn_busy = False
