@@ -325,11 +325,11 @@ def report(targets: list[Target], sdk: list[Latency], rounds: int, calls: int) -
             "",
             "The engine runs only the kernel (`modules: []`). A caller invokes "
             "`bench::echo`, served by a callee worker: the engine relays `invokefunction` and "
-            "`invocationresult`, so each call crosses four WebSocket hops and two client processes' worth "
-            "of work. The bare echo is a `websockets` server (same library, same settings) that sends every "
-            "message back: two hops. The same raw `websockets` client code drives both; the payload is "
-            "a small order (~110 bytes of JSON). Latencies pool every round; *server CPU* is the server "
-            "process's CPU time per call.",
+            "`invocationresult`, so each call crosses four WebSocket hops (and the bench process does the "
+            "work of two clients). The bare echo is a `websockets` server (same library, same settings) "
+            "that sends every message back: two hops. The same raw `websockets` client code drives "
+            "both; the payload is a small order (~110 bytes of JSON). Latencies pool every round; "
+            "*server CPU* is the server process's CPU time per call.",
             "",
             "| what | p50 ms | p99 ms | calls/s | server CPU µs/call |",
             "| --- | ---: | ---: | ---: | ---: |",
