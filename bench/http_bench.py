@@ -42,6 +42,11 @@ modules:
       host: 127.0.0.1
       port: {http_port}
 """
+QUIET_LOGS = """  - class: modules::observability::OtelModule
+    config:
+      enabled: false
+      level: warn
+"""
 
 
 # -- the processes under test -------------------------------------------------------------------
@@ -199,11 +204,16 @@ def wrk(target: Target, connections: int, duration: int) -> Sample:
     return Sample(rps, p50, p99, server_us, worker_us)
 
 
-def start_engine(stack: ExitStack, workdir: Path, worker_kind: str, routes: int) -> Target:
-    """An engine with the REST API and one worker serving GET /bench/hello (+ routes - 1 others)."""
+def start_engine(
+    stack: ExitStack, workdir: Path, worker_kind: str, routes: int, quiet: bool = False
+) -> Target:
+    """An engine with the REST API and one worker serving GET /bench/hello (+ routes - 1 others);
+    ``quiet`` sets the engine log level to warn, which drops the per-request log line."""
     engine_port, http_port = free_port(), free_port()
-    name = f"{worker_kind}-{routes}"
-    config = ENGINE_CONFIG.format(engine_port=engine_port, http_port=http_port)
+    name = f"{worker_kind}-{routes}{'-quiet' if quiet else ''}"
+    config = ENGINE_CONFIG.format(engine_port=engine_port, http_port=http_port) + (
+        QUIET_LOGS if quiet else ""
+    )
     engine_log, worker_log = workdir / f"iii-{engine_port}.log", workdir / f"worker-{name}.log"
     engine = stack.enter_context(harness_engine(config, workdir, engine_port))
     worker = stack.enter_context(
@@ -219,6 +229,7 @@ def start_engine(stack: ExitStack, workdir: Path, worker_kind: str, routes: int)
     )
     url = f"http://127.0.0.1:{http_port}/{TARGET_PATH}"
     label = f"engine + {worker_kind} worker, {routes} route{'s' if routes > 1 else ''}"
+    label += ", log level warn" if quiet else ""
     try:
         wait_ok(url)
     except TimeoutError:
@@ -317,7 +328,7 @@ def report(
     def at(label: str, count: int) -> Sample:
         return medians[(label, count)]
 
-    raw_one, raw_thousand, sdk = (t.label for t in targets[1:4])
+    raw_one, raw_thousand, sdk, quiet = (t.label for t in targets[1:5])
     busiest = max(count for count in connections)
     p50_at_8 = max(at(t.label, 8).p50_ms for t in targets[1:])
     lines += [
@@ -327,7 +338,9 @@ def report(
         f"* req/s at {busiest} connections vs bare aiohttp (target ≥ 35 %): raw worker "
         f"{at(raw_one, busiest).rps / at(bare, busiest).rps:.0%}, iii-sdk worker "
         f"{at(sdk, busiest).rps / at(bare, busiest).rps:.0%}. CPU per request, engine vs bare: "
-        f"{at(raw_one, busiest).server_us:.0f} vs {at(bare, busiest).server_us:.0f} µs.",
+        f"{at(raw_one, busiest).server_us:.0f} vs {at(bare, busiest).server_us:.0f} µs. Without the "
+        f"per-request log line (log level warn): {at(quiet, busiest).rps / at(bare, busiest).rps:.0%}, "
+        f"{at(quiet, busiest).server_us:.0f} µs.",
         "* 1,000 routes vs 1 route (target within 10 %): req/s "
         f"{at(raw_thousand, busiest).rps / at(raw_one, busiest).rps:.0%}"
         f" at {busiest} connections, engine CPU per request {at(raw_thousand, busiest).server_us:.0f} vs "
@@ -362,6 +375,7 @@ def main() -> None:
             start_engine(stack, workdir, "raw", 1),
             start_engine(stack, workdir, "raw", 1000),
             start_engine(stack, workdir, "sdk", 1),
+            start_engine(stack, workdir, "raw", 1, quiet=True),
         ]
         medians = measure(targets, connections, args.rounds, args.duration)
     text = report(targets, medians, connections, args.rounds, args.duration, load)
