@@ -6,7 +6,9 @@ import argparse
 import asyncio
 import signal
 import sys
+from collections.abc import Coroutine
 from pathlib import Path
+from typing import Any
 
 from . import REFERENCE_VERSION, __version__
 from .config import EngineConfig, default_config, load_config
@@ -89,6 +91,16 @@ async def serve(config: EngineConfig) -> None:
         await engine.stop()
 
 
+def run_event_loop(main_coroutine: Coroutine[Any, Any, None]) -> None:
+    """Run on uvloop when it is installed (a faster event loop), else on asyncio's own."""
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(main_coroutine)
+    else:
+        uvloop.run(main_coroutine)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -100,10 +112,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         config, reason = choose_config(args)
         configure_from(config)
-        get_logger("iii::engine").info(
-            f"iii engine {__version__} (protocol {REFERENCE_VERSION}) using {reason}"
-        )
-        asyncio.run(serve(config))
+        log = get_logger("iii::engine")
+        log.info(f"iii engine {__version__} (protocol {REFERENCE_VERSION}) using {reason}")
+        for warning in config.warnings:
+            log.warning(warning)
+        run_event_loop(serve(config))
     except StartupError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

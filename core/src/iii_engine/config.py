@@ -192,6 +192,8 @@ class EngineConfig:
     source: str
     port: int = DEFAULT_WORKER_PORT
     modules: list[ModuleEntry] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    """Things the file says that the engine ignores (logged once logging is set up)."""
 
     def module_config(self, class_name: str) -> ConfigView | None:
         for entry in self.modules:
@@ -235,11 +237,18 @@ def parse_config(text: str, source: str, environ: Mapping[str, str] | None = Non
         if not isinstance(entries, CommentedSeq):
             raise root.error("modules", "expected a list of module entries")
         modules = []
+        warnings = []
         for index, entry in enumerate(entries):
             where = Location(source, _key_line(entries, index))
             if not isinstance(entry, CommentedMap) or not isinstance(entry.get("class"), str):
                 raise ConfigError(f"{where}: modules[{index}]: each entry needs a 'class:' string")
             view = ConfigView(entry, where)
+            warnings.extend(
+                f"{view.location_of(key)}: modules[{index}].{key} is ignored: a module entry has only "
+                "'class' and 'config' (module settings go under 'config:')"
+                for key in entry
+                if key not in ("class", "config")
+            )
             modules.append(
                 ModuleEntry(
                     class_name=entry["class"],
@@ -249,7 +258,7 @@ def parse_config(text: str, source: str, environ: Mapping[str, str] | None = Non
             )
     except ConfigError as exc:
         raise StartupError(exc.message) from None
-    return EngineConfig(source=source, port=port or DEFAULT_WORKER_PORT, modules=modules)
+    return EngineConfig(source=source, port=port or DEFAULT_WORKER_PORT, modules=modules, warnings=warnings)
 
 
 def load_config(path: str | Path) -> EngineConfig:

@@ -182,6 +182,10 @@ class WorkerServer:
             await worker.serve()
         except ConnectionClosed:
             pass
+        except Exception:
+            # websockets would close with 1011 and log to its (silenced) logger: say why here.
+            self._log.exception("worker connection failed", worker_id=worker.id)
+            raise
         finally:
             await self.engine.worker_disconnected(worker)
 

@@ -87,7 +87,7 @@ class ShellProcess:
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
             env=env,
-            process_group=0,
+            start_new_session=True,  # own session and process group (pgid = pid)
         )
         log.info(f"Started `{command}`", command=command, pid=process.pid)
         return cls(command, process, log)
