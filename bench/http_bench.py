@@ -52,8 +52,8 @@ QUIET_LOGS = """  - class: modules::observability::OtelModule
 # -- the processes under test -------------------------------------------------------------------
 
 
-def run_bare(port: int) -> None:
-    """The baseline: one aiohttp route answering the same JSON."""
+def run_bare(port: int, loop_name: str) -> None:
+    """The baseline: one aiohttp route answering the same JSON, on the engine's event loop."""
     from aiohttp import web
 
     async def hello(_: web.Request) -> web.Response:
@@ -61,7 +61,18 @@ def run_bare(port: int) -> None:
 
     app = web.Application()
     app.router.add_get("/" + TARGET_PATH, hello)
-    web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None)
+    if loop_name == "uvloop":
+        import uvloop
+
+        loop = uvloop.new_event_loop()
+    else:
+        loop = asyncio.new_event_loop()
+    web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None, loop=loop)
+
+
+def event_loop_of(proc: subprocess.Popen[bytes]) -> str:
+    """``uvloop`` when that process has uvloop loaded, else ``asyncio``."""
+    return "uvloop" if "uvloop" in Path(f"/proc/{proc.pid}/maps").read_text() else "asyncio"
 
 
 def extra_routes(count: int) -> list[str]:
@@ -237,12 +248,12 @@ def start_engine(
     return Target(label, url, engine, worker)
 
 
-def start_bare(stack: ExitStack) -> Target:
+def start_bare(stack: ExitStack, loop_name: str) -> Target:
     port = free_port()
     url = f"http://127.0.0.1:{port}/{TARGET_PATH}"
-    server = stack.enter_context(process(PYTHON, __file__, "--serve", "bare", str(port)))
+    server = stack.enter_context(process(PYTHON, __file__, "--serve", "bare", str(port), loop_name))
     wait_ok(url)
-    return Target("bare aiohttp JSON handler", url, server)
+    return Target(f"bare aiohttp JSON handler ({loop_name})", url, server)
 
 
 def measure(
@@ -306,7 +317,8 @@ def report(
         "",
         f"GET /{TARGET_PATH} on loopback with `wrk -t1 -cN -d{duration}s --latency`; every setup and",
         f"connection count interleaved {rounds} times in one run, medians shown. Ratio = req/s ÷ bare",
-        'aiohttp\'s req/s at the same connection count. "server µs/req" is the CPU time the server',
+        "aiohttp's req/s at the same connection count; bare aiohttp runs on the event loop the engine",
+        'runs on (named in its row). "server µs/req" is the CPU time the server',
         'process (engine or bare aiohttp) spent per request, "worker µs/req" the worker\'s: unlike req/s',
         "they do not depend on how busy the shared 2-core machine was (load average at start:",
         f"{load:.2f}).",
@@ -361,7 +373,7 @@ def main() -> None:
     if args.serve:
         kind, *rest = args.serve
         {
-            "bare": lambda: run_bare(int(rest[0])),
+            "bare": lambda: run_bare(int(rest[0]), rest[1]),
             "raw-worker": lambda: run_raw_worker(rest[0], int(rest[1])),
             "sdk-worker": lambda: run_sdk_worker(rest[0], int(rest[1])),
         }[kind]()
@@ -370,13 +382,13 @@ def main() -> None:
     load = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="iii-http-bench-") as tmp, ExitStack() as stack:
         workdir = Path(tmp)
-        targets = [
-            start_bare(stack),
+        engines = [
             start_engine(stack, workdir, "raw", 1),
             start_engine(stack, workdir, "raw", 1000),
             start_engine(stack, workdir, "sdk", 1),
             start_engine(stack, workdir, "raw", 1, quiet=True),
         ]
+        targets = [start_bare(stack, event_loop_of(engines[0].server)), *engines]
         medians = measure(targets, connections, args.rounds, args.duration)
     text = report(targets, medians, connections, args.rounds, args.duration, load)
     write_results(RESULTS_NAME, text)
