@@ -106,8 +106,8 @@ async def start_api(engine_factory: Callable[..., EngineProcess]) -> AsyncIterat
     """``await start_api(**api_config options)`` → a running :class:`Api`; all stopped afterwards."""
     apis: list[Api] = []
 
-    async def start(**options: Any) -> Api:
-        engine = engine_factory(api_config(**options), wait_ports=("ENGINE_PORT", "HTTP_PORT"))
+    async def start(env: dict[str, str] | None = None, **options: Any) -> Api:
+        engine = engine_factory(api_config(**options), env=env, wait_ports=("ENGINE_PORT", "HTTP_PORT"))
         api = Api(engine, aiohttp.ClientSession())
         apis.append(api)
         return api

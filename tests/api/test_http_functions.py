@@ -18,7 +18,7 @@ from iii.iii_types import HttpAuthApiKey, HttpAuthBearer, HttpAuthHmac
 
 from tests.conftest import EngineProcess
 
-from .conftest import Api, api_config
+from .conftest import Api
 
 SECRETS = {"HOOK_SECRET": "s3cret", "HOOK_TOKEN": "tok-123", "HOOK_KEY": "key-456"}
 
@@ -72,14 +72,9 @@ async def receiver() -> AsyncIterator[Receiver]:
 
 
 @pytest.fixture
-async def hooks_api(engine_factory: Callable[..., EngineProcess]) -> AsyncIterator[Api]:
-    import aiohttp
-
-    engine = engine_factory(api_config(), env=SECRETS, wait_ports=("ENGINE_PORT", "HTTP_PORT"))
-    api = Api(engine, aiohttp.ClientSession())
-    yield api
-    api.close()
-    await api.session.close()
+async def hooks_api(start_api: Callable[..., Any]) -> Api:
+    """An engine whose environment holds the auth secrets the registrations name."""
+    return await start_api(env=SECRETS)
 
 
 async def call(worker: Any, function_id: str, payload: Any) -> Any:
