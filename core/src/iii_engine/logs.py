@@ -56,13 +56,32 @@ class LevelFilter:
         return event
 
 
+class _Clock:
+    """``hh:mm:ss.mmm AM`` local time; the ``strftime`` part is formatted once per second, not
+    once per line (a busy engine logs a line per HTTP request)."""
+
+    __slots__ = ("_ampm", "_hms", "_second")
+
+    def __init__(self) -> None:
+        self._second = -1
+        self._hms = self._ampm = ""
+
+    def __call__(self) -> str:
+        now = time.time()
+        second = int(now)
+        if second != self._second:
+            local = time.localtime(second)
+            self._second = second
+            self._hms = time.strftime("%I:%M:%S", local)
+            self._ampm = time.strftime("%p", local)
+        return f"{self._hms}.{int(now * 1000) % 1000:03d} {self._ampm}"
+
+
+_clock = _Clock()
+
+
 def _render_default(_logger: Any, method: str, event: dict[str, Any]) -> str:
-    now = time.time()
-    clock = (
-        time.strftime("%I:%M:%S", time.localtime(now))
-        + f".{int(now * 1000) % 1000:03d} "
-        + time.strftime("%p", time.localtime(now))
-    )
+    clock = _clock()
     name = event.pop("logger", "iii")
     target = event.pop("function", None) or name
     message = event.pop("event", "")
