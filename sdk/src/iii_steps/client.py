@@ -25,10 +25,10 @@ from typing import Any, Literal, Protocol
 
 import orjson
 import websockets
-from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
 from .channels import MAX_MESSAGE_BYTES, ChannelReader, ChannelWriter, _ChannelEnd, resolve_channel_refs
+from .connection import EngineSocket
 from .errors import InvocationTimeout, RemoteError
 from .tracing import TraceContext, current_trace, set_current_trace
 
@@ -145,7 +145,7 @@ class Worker:
         self.engine_functions: frozenset[str] = frozenset()
         self.connections = 0
         self.last_close_code: int | None = None
-        self._ws: ClientConnection | None = None
+        self._ws: EngineSocket | None = None
         self._ready = asyncio.Event()
         self._functions: dict[str, _Function] = {}
         self._trigger_types: dict[str, tuple[bytes, TriggerTypeHandler]] = {}
@@ -369,7 +369,7 @@ class Worker:
             self._outbox.put(invocation_id, payload)
             return
         try:
-            await ws.send(payload, text=True)
+            await ws.send_text(payload)
         except ConnectionClosed:
             self._outbox.put(invocation_id, payload)
 
@@ -379,9 +379,9 @@ class Worker:
             self._spawn(self._send_registration(self._ws, payload))
 
     @staticmethod
-    async def _send_registration(ws: ClientConnection, payload: bytes) -> None:
+    async def _send_registration(ws: EngineSocket, payload: bytes) -> None:
         with contextlib.suppress(ConnectionClosed):
-            await ws.send(payload, text=True)
+            await ws.send_text(payload)
 
     def _spawn(self, coroutine: Awaitable[Any]) -> None:
         task = asyncio.ensure_future(coroutine)
@@ -409,6 +409,7 @@ class Worker:
                     open_timeout=10,
                     ping_interval=20,
                     ping_timeout=20,
+                    create_connection=EngineSocket,
                 )
             except (OSError, TimeoutError, InvalidHandshake, InvalidURI) as exc:
                 if isinstance(exc, InvalidURI) or self._out_of_attempts(attempt):
@@ -433,7 +434,7 @@ class Worker:
     def _out_of_attempts(self, attempt: int) -> bool:
         return self.reconnect.max_attempts is not None and attempt >= self.reconnect.max_attempts
 
-    async def _serve_connection(self, ws: ClientConnection) -> None:
+    async def _serve_connection(self, ws: EngineSocket) -> None:
         try:
             await self._register_all(ws)
             self.connections += 1
@@ -467,25 +468,25 @@ class Worker:
         )
         return registrations
 
-    async def _register_all(self, ws: ClientConnection) -> None:
+    async def _register_all(self, ws: EngineSocket) -> None:
         """Send every registration, then the outbox (PROTOCOL §13.1); then make ``ws`` the live socket
         and send the metadata call. Changes made meanwhile are caught up before going live."""
         sent: dict[tuple[str, str], bytes] = {}
         while True:
             current = self._registrations()
             for kind, key in sent.keys() - current.keys():
-                await ws.send(encode({"type": f"unregister{kind}", "id": key}), text=True)
+                await ws.send_text(encode({"type": f"unregister{kind}", "id": key}))
             for registration, payload in current.items():
                 if sent.get(registration) != payload:
-                    await ws.send(payload, text=True)
+                    await ws.send_text(payload)
             sent = current
             while self._outbox.items:
                 _, payload = self._outbox.items.popleft()
-                await ws.send(payload, text=True)
+                await ws.send_text(payload)
             if self._registrations() == sent:
                 break
         self._ws = ws
-        await ws.send(encode(self._metadata_message()), text=True)
+        await ws.send_text(encode(self._metadata_message()))
 
     def _metadata_message(self) -> dict[str, Any]:
         return {
@@ -524,30 +525,39 @@ class Worker:
 
     # -- receiving -----------------------------------------------------------------------------
 
-    async def _read(self, ws: ClientConnection) -> None:
-        loop = asyncio.get_running_loop()
-        while True:
-            frame = await ws.recv(decode=False)
-            try:
-                message = orjson.loads(frame)
-            except orjson.JSONDecodeError:
-                log.warning("undecodable frame from the engine ignored: %r", frame[:200])
-                continue
-            if not isinstance(message, dict):
-                continue
-            kind = message.get("type")
-            if kind == "invocationresult":
-                self._on_result(message)
-            elif kind == "invokefunction":
-                task = loop.create_task(self._serve_invocation(ws, message))
-                self._tasks.add(task)
-                task.add_done_callback(self._tasks.discard)
-            elif kind == "workerregistered":
-                self.worker_id = message.get("worker_id")
-                self._ready.set()
-                log.info("connected to %s as worker %s", self.url, self.worker_id)
-            elif kind in ("registertrigger", "unregistertrigger"):
-                self._spawn(self._on_trigger_change(ws, kind, message))
+    async def _read(self, ws: EngineSocket) -> None:
+        """Handle every message straight from the socket's parser until the connection closes."""
+        ws.attach(lambda frame: self._on_frame(ws, frame))
+        await ws.wait_closed()
+
+    def _on_frame(self, ws: EngineSocket, frame: bytes) -> None:
+        """One message from the engine (runs inside the socket's ``data_received``: never raises)."""
+        try:
+            message = orjson.loads(frame)
+        except orjson.JSONDecodeError:
+            log.warning("undecodable frame from the engine ignored: %r", frame[:200])
+            return
+        if not isinstance(message, dict):
+            return
+        try:
+            self._dispatch(ws, message)
+        except Exception:
+            log.exception("message from the engine not handled: %r", frame[:200])
+
+    def _dispatch(self, ws: EngineSocket, message: dict[str, Any]) -> None:
+        kind = message.get("type")
+        if kind == "invocationresult":
+            self._on_result(message)
+        elif kind == "invokefunction":
+            task = asyncio.ensure_future(self._serve_invocation(ws, message))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        elif kind == "workerregistered":
+            self.worker_id = message.get("worker_id")
+            self._ready.set()
+            log.info("connected to %s as worker %s", self.url, self.worker_id)
+        elif kind in ("registertrigger", "unregistertrigger"):
+            self._spawn(self._on_trigger_change(ws, kind, message))
 
     def _on_result(self, message: dict[str, Any]) -> None:
         future = self._pending.pop(message.get("invocation_id"), None)  # type: ignore[arg-type]
@@ -559,7 +569,7 @@ class Worker:
         else:
             future.set_result(message.get("result"))
 
-    async def _serve_invocation(self, ws: ClientConnection, message: dict[str, Any]) -> None:
+    async def _serve_invocation(self, ws: EngineSocket, message: dict[str, Any]) -> None:
         function_id = message.get("function_id")
         invocation_id = message.get("invocation_id")
         function = self._functions.get(function_id)  # type: ignore[arg-type]
@@ -601,9 +611,9 @@ class Worker:
             }
             payload = encode(reply)
         with contextlib.suppress(ConnectionClosed):
-            await ws.send(payload, text=True)
+            await ws.send_text(payload)
 
-    async def _on_trigger_change(self, ws: ClientConnection, kind: str, message: dict[str, Any]) -> None:
+    async def _on_trigger_change(self, ws: EngineSocket, kind: str, message: dict[str, Any]) -> None:
         trigger = Trigger(
             id=str(message.get("id", "")),
             trigger_type=str(message.get("trigger_type", "")),
@@ -633,7 +643,7 @@ class Worker:
                 log.exception("registering trigger %s failed", trigger.id)
                 result["error"] = {"code": "trigger_registration_failed", "message": str(exc)}
         with contextlib.suppress(ConnectionClosed):
-            await ws.send(encode(result), text=True)
+            await ws.send_text(encode(result))
 
 
 def _running_loop() -> asyncio.AbstractEventLoop | None:
