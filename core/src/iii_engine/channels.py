@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from typing import Any
 
 from .ids import random_uuid
@@ -25,7 +26,9 @@ class Channel:
 
     Each end may be attached once (by a WebSocket on ``/ws/channels/…`` or by a module through
     :meth:`attach`). The writer calls :meth:`put` then :meth:`finish`; the reader calls
-    :meth:`get` until it returns ``None`` (end of stream).
+    :meth:`get` until it returns ``None`` (end of stream). The item queue is only built when
+    items first move, so a channel nobody uses (most HTTP requests' ``request_body`` and
+    ``response`` channels) costs two ids and a few attributes.
     """
 
     _END = object()
@@ -34,11 +37,24 @@ class Channel:
         self.id = random_uuid()
         self.key = random_uuid()
         self.created_at = time.monotonic()
-        self._queue: asyncio.Queue[Any] = asyncio.Queue(max(1, min(buffer_size, MAX_BUFFER_SIZE)))
+        self._capacity = max(1, min(buffer_size, MAX_BUFFER_SIZE))
+        self._items: asyncio.Queue[Any] | None = None
         self.attached: dict[str, bool] = {"read": False, "write": False}
         self.detached: set[str] = set()
         self.finished = False
         self.reader_gone = False
+        self.on_attach: Callable[[str], None] | None = None
+        """Called with the direction whenever an end is attached (lets a module that holds the
+        other end start reading only once a writer exists)."""
+
+    @property
+    def _queue(self) -> asyncio.Queue[Any]:
+        """The item queue, built on first use (holding the end marker if already finished)."""
+        if self._items is None:
+            self._items = asyncio.Queue(self._capacity)
+            if self.finished:
+                self._items.put_nowait(self._END)
+        return self._items
 
     def ref(self, direction: str) -> dict[str, str]:
         """The JSON ref a holder uses to attach to the ``direction`` end."""
@@ -49,6 +65,8 @@ class Channel:
         if self.attached[direction]:
             return False
         self.attached[direction] = True
+        if self.on_attach is not None:
+            self.on_attach(direction)
         return True
 
     async def put(self, item: Item) -> None:
@@ -60,6 +78,8 @@ class Channel:
         """The writer is done: the reader sees end of stream after draining."""
         if not self.finished:
             self.finished = True
+            if self._items is None:
+                return  # the queue, once built, starts with the end marker
             try:
                 self._queue.put_nowait(self._END)
             except asyncio.QueueFull:
@@ -75,8 +95,8 @@ class Channel:
     def close_reader(self) -> None:
         """The reader went away: the writer's next put fails and buffered items are dropped."""
         self.reader_gone = True
-        while not self._queue.empty():
-            self._queue.get_nowait()
+        while self._items is not None and not self._items.empty():
+            self._items.get_nowait()
 
     def detach(self, direction: str) -> bool:
         """An attached end went away; ``True`` once both ends have come and gone."""

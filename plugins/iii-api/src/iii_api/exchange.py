@@ -142,33 +142,39 @@ class Exchange:
         return None
 
     async def _respond(self, payload: dict[str, Any], reply_headers: dict[str, str]) -> web.StreamResponse:
-        """Race the invocation against the response channel (channel items first)."""
+        """Race the invocation against the response channel (channel items first).
+
+        The channel is only read once the worker attached its write end: most functions just
+        return ``{status_code, body}`` and never touch it.
+        """
         api = self.api
         channel = self.response_channel
         assert channel is not None
         loop = asyncio.get_running_loop()
         wakeup = Wakeup(loop)
+        channel.on_attach = wakeup
         invocation = asyncio.ensure_future(
             api.engine.invoke(self.route.function_id, payload, source="http", **trace_context(self.headers))
         )
         invocation.add_done_callback(_consume_outcome)
         invocation.add_done_callback(wakeup)
-        getter = asyncio.ensure_future(channel.get())
-        getter.add_done_callback(wakeup)
+        getter: asyncio.Future[str | bytes | None] | None = None
         pump = self.body_pump
         if pump is not None:
             pump.add_done_callback(wakeup)
         timer = loop.call_at(self.deadline, wakeup)
-        head = response.ResponseHead(dict(reply_headers))
+        head: response.ResponseHead | None = None
         try:
             while True:
-                if getter.done():
+                if getter is None and channel.attached["write"]:
+                    getter = self._next_item(wakeup)
+                if getter is not None and getter.done():
                     item = getter.result()
+                    head = head or response.ResponseHead(dict(reply_headers))
                     if item is None or isinstance(item, bytes):
                         return await self._stream(head, item)
                     head.apply(item)
-                    getter = asyncio.ensure_future(channel.get())
-                    getter.add_done_callback(wakeup)
+                    getter = self._next_item(wakeup)
                 elif pump is not None and pump.done():
                     if not pump.cancelled() and isinstance(pump.exception(), PayloadTooLarge):
                         return response.too_large(reply_headers)
@@ -188,8 +194,17 @@ class Exchange:
                 else:
                     await wakeup.wait()
         finally:
+            channel.on_attach = None
             timer.cancel()
-            getter.cancel()
+            if getter is not None:
+                getter.cancel()
+
+    def _next_item(self, wakeup: Wakeup) -> asyncio.Future[str | bytes | None]:
+        """Start reading the response channel's next item; ``wakeup`` fires when it is there."""
+        assert self.response_channel is not None
+        getter = asyncio.ensure_future(self.response_channel.get())
+        getter.add_done_callback(wakeup)
+        return getter
 
     async def _stream(self, head: response.ResponseHead, first: bytes | None) -> web.StreamResponse:
         """Commit status and headers, then copy the channel's binary items as the body."""
