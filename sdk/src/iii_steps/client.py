@@ -30,6 +30,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 from .channels import MAX_MESSAGE_BYTES, ChannelReader, ChannelWriter, _ChannelEnd, resolve_channel_refs
 from .connection import EngineSocket
 from .errors import InvocationTimeout, RemoteError
+from .pending import InvocationIds, PendingCalls
 from .tracing import TraceContext, current_trace, set_current_trace
 
 log = logging.getLogger("iii_steps.worker")
@@ -150,7 +151,8 @@ class Worker:
         self._functions: dict[str, _Function] = {}
         self._trigger_types: dict[str, tuple[bytes, TriggerTypeHandler]] = {}
         self._triggers: dict[str, bytes] = {}
-        self._pending: dict[str, asyncio.Future[Any]] = {}
+        self._pending = PendingCalls()
+        self._invocation_ids = InvocationIds()
         self._outbox = _Outbox(max_queued)
         self._tasks: set[asyncio.Task[Any]] = set()
         self._runner: asyncio.Task[None] | None = None
@@ -281,12 +283,9 @@ class Worker:
 
         Raises :class:`RemoteError` with the error body's code, or :class:`InvocationTimeout`.
         """
-        loop = asyncio.get_running_loop()
-        invocation_id = str(uuid.uuid4())
-        future = loop.create_future()
-        self._pending[invocation_id] = future
+        invocation_id = self._invocation_ids()
         seconds = self.invocation_timeout if timeout is None else timeout
-        timer = loop.call_later(seconds, _expire, future, function_id, seconds)
+        future = self._pending.add(invocation_id, function_id, seconds)
         message = {
             "type": "invokefunction",
             "invocation_id": invocation_id,
@@ -298,8 +297,7 @@ class Worker:
             await self._send(encode(message), invocation_id)
             return await future
         finally:
-            timer.cancel()
-            self._pending.pop(invocation_id, None)
+            self._pending.pop(invocation_id)
 
     async def invoke_void(self, function_id: str, data: Any = None) -> None:
         """Call ``function_id`` without waiting for (or receiving) its outcome."""
@@ -323,13 +321,8 @@ class Worker:
 
     async def enqueue_to(self, queue: str, function_id: str, data: Any = None) -> str:
         """Put a call to ``function_id`` on the named queue ``queue``; returns the receipt id."""
-        loop = asyncio.get_running_loop()
-        invocation_id = str(uuid.uuid4())
-        future = loop.create_future()
-        self._pending[invocation_id] = future
-        timer = loop.call_later(
-            self.invocation_timeout, _expire, future, function_id, self.invocation_timeout
-        )
+        invocation_id = self._invocation_ids()
+        future = self._pending.add(invocation_id, function_id, self.invocation_timeout)
         message = {
             "type": "invokefunction",
             "invocation_id": invocation_id,
@@ -342,8 +335,7 @@ class Worker:
             await self._send(encode(message), invocation_id)
             result = await future
         finally:
-            timer.cancel()
-            self._pending.pop(invocation_id, None)
+            self._pending.pop(invocation_id)
         return result["messageReceiptId"] if isinstance(result, dict) else result
 
     async def create_channel(self, buffer_size: int | None = None) -> tuple[ChannelWriter, ChannelReader]:
@@ -518,7 +510,7 @@ class Worker:
         self.engine_functions = frozenset(f["function_id"] for f in functions if isinstance(f, dict))
 
     def _fail_pending(self, error: Exception, *, keep: set[str]) -> None:
-        for invocation_id, future in list(self._pending.items()):
+        for invocation_id, future in self._pending.items():
             if invocation_id not in keep and not future.done():
                 future.set_exception(error)
                 future.exception()  # its caller may be cancelled meanwhile: do not log it as unretrieved
@@ -560,7 +552,7 @@ class Worker:
             self._spawn(self._on_trigger_change(ws, kind, message))
 
     def _on_result(self, message: dict[str, Any]) -> None:
-        future = self._pending.pop(message.get("invocation_id"), None)  # type: ignore[arg-type]
+        future = self._pending.pop(message.get("invocation_id"))
         if future is None or future.done():
             return
         error = message.get("error")
@@ -651,11 +643,6 @@ def _running_loop() -> asyncio.AbstractEventLoop | None:
         return asyncio.get_running_loop()
     except RuntimeError:
         return None
-
-
-def _expire(future: asyncio.Future[Any], function_id: str, seconds: float) -> None:
-    if not future.done():
-        future.set_exception(InvocationTimeout(function_id, seconds))
 
 
 def _add_trace(message: dict[str, Any]) -> None:
