@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import atexit
 import json
 import logging
 import sys
@@ -120,31 +121,44 @@ def _compact(value: Any) -> str:
 
 
 class LineWriter:
-    """Writes log lines to a stream and flushes once per event-loop turn, not once per line.
+    """Writes log lines; the first of an event-loop turn at once, the later ones of that turn
+    together right after it (the way worker messages are coalesced in ``server.WorkerSocket``).
 
-    A busy engine logs a line per HTTP request; a flush (a write system call) per line was a
-    measurable share of its CPU. Outside a running loop every line is flushed at once.
+    A busy engine logs a line per HTTP request, several per turn; a write system call per line
+    was a measurable share of its CPU. The buffering is our own, so it holds when the stream
+    itself is unbuffered (``PYTHONUNBUFFERED``); a lone line is still readable at once.
     """
 
     def __init__(self, stream: TextIO) -> None:
         self._stream = stream
-        self._flush_scheduled = False
+        self._pending: list[str] = []
+        self._turn_loop: asyncio.AbstractEventLoop | None = None
+        """The loop whose current turn holds lines back; ``None`` when no turn is open."""
+        atexit.register(self._end_turn)
 
     def msg(self, message: str) -> None:
-        self._stream.write(message + "\n")
-        if self._flush_scheduled:
-            return
         try:
-            loop = asyncio.get_running_loop()
+            loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
         except RuntimeError:
-            self._stream.flush()
+            loop = None
+        if loop is not None and loop is self._turn_loop:
+            self._pending.append(message)
             return
-        self._flush_scheduled = True
-        loop.call_soon(self._flush)
+        self._end_turn()  # a turn of a loop that has stopped since
+        self._write(message + "\n")
+        if loop is not None:
+            self._turn_loop = loop
+            loop.call_soon(self._end_turn)
 
-    def _flush(self) -> None:
-        self._flush_scheduled = False
+    def _end_turn(self) -> None:
+        self._turn_loop = None
+        if self._pending:
+            lines, self._pending = self._pending, []
+            self._write("\n".join(lines) + "\n")
+
+    def _write(self, text: str) -> None:
         try:
+            self._stream.write(text)
             self._stream.flush()
         except (OSError, ValueError):  # closed or broken stdout must not break the engine
             pass
