@@ -137,14 +137,15 @@ class LineWriter:
         atexit.register(self._end_turn)
 
     def msg(self, message: str) -> None:
-        try:
-            loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
-        except RuntimeError:
-            loop = None
-        if loop is not None and loop is self._turn_loop:
+        turn_loop = self._turn_loop
+        if turn_loop is not None and turn_loop.is_running():
             self._pending.append(message)
             return
         self._end_turn()  # a turn of a loop that has stopped since
+        try:  # only here: get_running_loop() costs a getpid() system call on Python 3.11
+            loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = None
         self._write(message + "\n")
         if loop is not None:
             self._turn_loop = loop

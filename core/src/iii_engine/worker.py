@@ -60,7 +60,7 @@ class WorkerConnection:
         if self.closed:
             raise InvocationError("channel_send_failed", "worker connection is closed")
         invocation_id = random_uuid()
-        future = asyncio.get_running_loop().create_future()
+        future = self.websocket.loop.create_future()  # not get_running_loop(): a getpid() each
         self.pending[invocation_id] = future
         message: dict[str, Any] = {
             "type": "invokefunction",
