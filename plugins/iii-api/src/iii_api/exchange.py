@@ -60,6 +60,7 @@ class Exchange:
         "body_pump",
         "deadline",
         "headers",
+        "loop",
         "request",
         "request_channel",
         "response_channel",
@@ -85,6 +86,8 @@ class Exchange:
         self.request_channel: Channel | None = None
         self.response_channel: Channel | None = None
         self.body_pump: asyncio.Task[None] | None = None
+        assert api.loop is not None
+        self.loop = api.loop
 
     async def run(self, reply_headers: dict[str, str]) -> web.StreamResponse:
         api = self.api
@@ -105,7 +108,7 @@ class Exchange:
         request_channel.attach("write")
         response_channel.attach("read")
         if not json_body and self.request.body_exists:
-            self.body_pump = asyncio.ensure_future(
+            self.body_pump = self.loop.create_task(
                 stream_body(self.request.content, request_channel, api.body_limit)
             )
             self.body_pump.add_done_callback(_consume_outcome)
@@ -150,10 +153,10 @@ class Exchange:
         api = self.api
         channel = self.response_channel
         assert channel is not None
-        loop = asyncio.get_running_loop()
+        loop = self.loop
         wakeup = Wakeup(loop)
         channel.on_attach = wakeup
-        invocation = asyncio.ensure_future(
+        invocation = loop.create_task(
             api.engine.invoke(self.route.function_id, payload, source="http", **trace_context(self.headers))
         )
         invocation.add_done_callback(_consume_outcome)
@@ -202,7 +205,7 @@ class Exchange:
     def _next_item(self, wakeup: Wakeup) -> asyncio.Future[str | bytes | None]:
         """Start reading the response channel's next item; ``wakeup`` fires when it is there."""
         assert self.response_channel is not None
-        getter = asyncio.ensure_future(self.response_channel.get())
+        getter = self.loop.create_task(self.response_channel.get())
         getter.add_done_callback(wakeup)
         return getter
 

@@ -64,11 +64,15 @@ class RestApiModule(Module):
         """Route slot → the triggers bound to it, latest last (the latest one serves)."""
         self._slot_of: dict[str, tuple[str, str]] = {}
         self._runner: web.ServerRunner | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None
+        """The engine's event loop, kept at init: ``asyncio.get_running_loop()`` costs a
+        ``getpid`` system call per use on Python 3.11, and the request path needs the loop."""
 
     # -- lifecycle -------------------------------------------------------------------------------
 
     @hookimpl
     async def iii_module_init(self) -> None:
+        self.loop = asyncio.get_running_loop()
         server = web.Server(self.handle, access_log=None)
         self._runner = web.ServerRunner(
             server, handle_signals=False, access_log=None, shutdown_timeout=SHUTDOWN_GRACE_S
@@ -168,8 +172,8 @@ class RestApiModule(Module):
         if length is not None and length > self.body_limit:
             return response.too_large(reply_headers)
         route, segments = found
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.timeout_s - (time.perf_counter() - started)
+        assert self.loop is not None
+        deadline = self.loop.time() + self.timeout_s - (time.perf_counter() - started)
         exchange = Exchange(self, request, route, segments, headers, deadline)
         if self.concurrency.locked():
             try:
