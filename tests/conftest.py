@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from iii import InitOptions, register_worker
+from iii.iii import III
 
 BIN = Path(sys.executable).parent
 
@@ -152,3 +154,18 @@ def node_sdk_dir() -> Path | None:
             timeout=300,
         )
     return cache
+
+
+@pytest.fixture
+def workers() -> Iterator[Callable[[str], III]]:
+    """Connect iii-sdk workers with ``workers(url)``; all are shut down after the test."""
+    clients: list[III] = []
+
+    def connect(url: str) -> III:
+        client = register_worker(url, InitOptions(worker_name="iii-test", otel={"enabled": False}))
+        clients.append(client)
+        return client
+
+    yield connect
+    for client in clients:
+        client.shutdown()

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import pytest
 import redis
-from iii import InitOptions, register_worker
-from iii.iii import III
 from queue_helpers import REDIS_URL, delete_rabbit_objects
 
 
@@ -23,18 +21,3 @@ def prefix() -> Iterator[str]:
         client.delete(*keys[start : start + 500])
     client.close()
     delete_rabbit_objects(value)
-
-
-@pytest.fixture
-def workers() -> Iterator[Callable[[str], III]]:
-    """Connect SDK workers with ``workers(url)``; all are shut down after the test."""
-    clients: list[III] = []
-
-    def connect(url: str) -> III:
-        client = register_worker(url, InitOptions(worker_name="queue-test", otel={"enabled": False}))
-        clients.append(client)
-        return client
-
-    yield connect
-    for client in clients:
-        client.shutdown()
