@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import gc
 import inspect
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 import pluggy
@@ -17,7 +17,7 @@ from .config import ConfigView, EngineConfig, Location, ModuleEntry
 from .errors import ConfigError, InvocationError, StartupError, TriggerError, function_not_found
 from .functions import Function, FunctionHandler, FunctionRegistry
 from .invocation import Handler, Invocation, Middleware, chain
-from .logs import get_logger
+from .logs import get_logger, line_logger
 from .plugins import ADAPTER_GROUP, ALWAYS_LOADED, MODULE_GROUP, resolve
 from .server import WorkerServer
 from .triggers import Trigger, TriggerOwner, TriggerRegistry, TriggerType
@@ -76,6 +76,12 @@ class Engine:
     def logger(name: str) -> Any:
         """A structlog logger whose lines carry ``name`` (e.g. ``iii::modules::api``)."""
         return get_logger(name)
+
+    @staticmethod
+    def line_logger(name: str, level: str = "info") -> Callable[[str], None] | None:
+        """A fast writer of plain message lines for hot paths (one line per request), or
+        ``None`` when ``level`` is off for ``name``; see :func:`iii_engine.logs.line_logger`."""
+        return line_logger(name, level)
 
     def spawn(self, coroutine: Coroutine[Any, Any, Any], name: str | None = None) -> asyncio.Task[Any]:
         """Run background work owned by the engine: cancelled at shutdown, failures logged."""

@@ -10,12 +10,14 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
 from websockets.asyncio.server import Server, ServerConnection, serve
-from websockets.exceptions import ConnectionClosed
-from websockets.frames import DATA_OPCODES, Frame, Opcode
+from websockets.exceptions import ConnectionClosed, ProtocolError
+from websockets.frames import DATA_OPCODES, CloseCode, Frame, Opcode
 from websockets.http11 import Request, Response
 from websockets.protocol import Event, State
+from websockets.streams import StreamReader
 
 from .channels import Channel, ChannelClosed
+from .frames import CONT, TEXT, parse_frame, read_head, text_frame, unmasked_payload
 from .worker import WorkerConnection
 
 if TYPE_CHECKING:
@@ -23,6 +25,9 @@ if TYPE_CHECKING:
 
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 CHANNEL_PREFIX = "/ws/channels/"
+MAX_CONTROL_PAYLOAD = 125
+_AT_FRAME_BOUNDARY = StreamReader.at_eof.__code__
+"""Where websockets' parser waits between frames (its parse loop checks for the end first)."""
 
 # websockets logs every failed handshake (e.g. a bare TCP readiness probe) as an error.
 _quiet = logging.getLogger("iii_engine.websockets")
@@ -34,8 +39,10 @@ class WorkerSocket(ServerConnection):
     """websockets' server connection with a direct path for worker messages.
 
     On the worker endpoint (``/``), each complete data message goes to the handler given to
-    :meth:`attach` as soon as the parser produces it, inside ``data_received``: no queue and no
-    task wake-up per message (messages that arrive before :meth:`attach` wait in a backlog).
+    :meth:`attach` as soon as it has arrived, inside ``data_received``: no queue and no task
+    wake-up per message (messages that arrive before :meth:`attach` wait in a backlog). Once
+    attached, frames are split by :mod:`iii_engine.frames` rather than websockets' parser; control
+    frames (ping, pong, close) and invalid ones still go through websockets' checks and state.
     :meth:`write` sends without the async send context, coalescing bursts.
     Channel sockets keep the standard ``recv``/``send`` API.
     """
@@ -45,8 +52,14 @@ class WorkerSocket(ServerConnection):
         self._on_message: Callable[[bytes, bool], None] | None = None
         self._backlog: list[tuple[bytes, bool]] | None = None
         self._parts: list[bytes] = []
+        self._message_size = 0
         self._text = False
         self._turn_busy = False
+        self._direct = False
+        """Frames are read here, not by websockets' parser (parked at a frame boundary)."""
+        self._inbox = bytearray()
+        self._awaited = 2
+        """How many bytes the inbox must hold before the next frame can be read."""
 
     def attach(self, on_message: Callable[[bytes, bool], None]) -> None:
         """Deliver every message, as ``on_message(data, is_text)``, from now on."""
@@ -62,10 +75,10 @@ class WorkerSocket(ServerConnection):
         in the same turn leave together, in one socket write, at the start of the next turn (a
         burst of results to one worker costs two system calls, not one each).
         """
-        if self.protocol.state is not State.OPEN:
-            closing = self.protocol
-            raise ConnectionClosed(closing.close_rcvd, closing.close_sent, closing.close_rcvd_then_sent)
-        self.protocol.send_text(data)
+        protocol = self.protocol
+        if protocol.state is not State.OPEN:
+            raise ConnectionClosed(protocol.close_rcvd, protocol.close_sent, protocol.close_rcvd_then_sent)
+        protocol.writes.append(text_frame(data))  # what protocol.send_text() queues, minus its checks
         if not self._turn_busy:
             self._turn_busy = True
             self.loop.call_soon(self._end_turn)
@@ -83,7 +96,120 @@ class WorkerSocket(ServerConnection):
                 self.set_connection_exc(exc)
                 self.transport.abort()
 
+    # -- receiving -----------------------------------------------------------------------------
+
+    def data_received(self, data: bytes) -> None:
+        if not self._direct:
+            if self._on_message is None or not self._parser_parked():
+                super().data_received(data)
+                return
+            self._direct = True
+        inbox = self._inbox
+        inbox += data
+        if len(inbox) < self._awaited:
+            return
+        offset = 0
+        while self._direct:
+            head = read_head(inbox, offset)
+            if head is None:
+                self._awaited = len(inbox) - offset + 1
+                break
+            limit = MAX_MESSAGE_BYTES - self._message_size if head.plain else MAX_CONTROL_PAYLOAD
+            if head.end - head.payload_at > limit:
+                self._refuse(head.plain, bytes(inbox[offset:]))
+            elif head.end > len(inbox):
+                self._awaited = head.end - offset
+                break
+            elif head.plain:
+                self._data_frame(head.fin, head.opcode, unmasked_payload(inbox, head))
+            else:
+                self._other_frame(bytes(inbox[offset : head.end]))
+            offset = head.end
+        else:  # closing: websockets reads (and discards) the rest
+            rest = bytes(inbox[offset:])
+            inbox.clear()
+            super().data_received(rest)
+            return
+        del inbox[:offset]
+
+    def _parser_parked(self) -> bool:
+        """Whether websockets' parser waits at a frame boundary with nothing buffered."""
+        if self.protocol.state is not State.OPEN or self.protocol.reader.buffer:
+            return False
+        generator = self.protocol.parser
+        while generator.gi_yieldfrom is not None:
+            generator = generator.gi_yieldfrom
+        return generator.gi_code is _AT_FRAME_BOUNDARY
+
+    def _data_frame(self, fin: bool, opcode: int, payload: bytes) -> None:
+        if opcode == CONT:
+            if not self._parts:
+                self._fail(CloseCode.PROTOCOL_ERROR, "unexpected continuation frame")
+                return
+        elif self._parts:
+            self._fail(CloseCode.PROTOCOL_ERROR, "expected a continuation frame")
+            return
+        elif fin:
+            self._message(payload, opcode == TEXT)
+            return
+        else:
+            self._text = opcode == TEXT
+        self._parts.append(payload)
+        self._message_size += len(payload)
+        if fin:
+            data = b"".join(self._parts)
+            self._parts.clear()
+            self._message_size = 0
+            self._message(data, self._text)
+
+    def _other_frame(self, raw: bytes) -> None:
+        """A control frame, or one the direct path does not read: websockets checks and handles
+        it (answers pings, runs the closing handshake)."""
+        try:
+            frame = parse_frame(raw, self.protocol.extensions)
+        except ProtocolError as exc:
+            self._fail(CloseCode.PROTOCOL_ERROR, str(exc))
+            return
+        try:
+            self.protocol.recv_frame(frame)
+        except ProtocolError as exc:
+            self._fail(CloseCode.PROTOCOL_ERROR, str(exc))
+            return
+        self._settle()
+
+    def _refuse(self, plain: bool, start: bytes) -> None:
+        """Fail the connection over a frame too large to wait for (``start``: its first bytes)."""
+        if plain:
+            self._fail(CloseCode.MESSAGE_TOO_BIG, f"message over {MAX_MESSAGE_BYTES} bytes")
+            return
+        try:
+            parse_frame(start, self.protocol.extensions)
+        except ProtocolError as exc:
+            self._fail(CloseCode.PROTOCOL_ERROR, str(exc))
+            return
+        except ValueError:
+            pass
+        self._fail(CloseCode.PROTOCOL_ERROR, "invalid frame")
+
+    def _fail(self, code: CloseCode, reason: str) -> None:
+        self.protocol.fail(code, reason)
+        self._settle()
+
+    def _settle(self) -> None:
+        """Let websockets act on what the protocol queued (replies, events, closing state), as
+        after its own parsing: feeding no bytes runs exactly that part of ``data_received``."""
+        super().data_received(b"")
+        if self.protocol.state is not State.OPEN:
+            self._direct = False
+
+    def _message(self, data: bytes, text: bool) -> None:
+        if self._on_message is not None:
+            self._on_message(data, text)
+        elif self._backlog is not None:
+            self._backlog.append((data, text))
+
     def process_event(self, event: Event) -> None:
+        """Events from websockets' parser: data messages before the direct path takes over."""
         if self.request is None or not isinstance(event, Frame) or event.opcode not in DATA_OPCODES:
             super().process_event(event)
             return
@@ -100,10 +226,7 @@ class WorkerSocket(ServerConnection):
             return
         data = b"".join((*self._parts, event.data)) if self._parts else bytes(event.data)
         self._parts.clear()
-        if self._on_message is not None:
-            self._on_message(data, self._text)
-        elif self._backlog is not None:
-            self._backlog.append((data, self._text))
+        self._message(data, self._text)
 
 
 class WorkerServer:

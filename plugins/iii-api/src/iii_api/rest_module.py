@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 
 from aiohttp import web
 from aiohttp.web_request import BaseRequest
@@ -64,6 +65,8 @@ class RestApiModule(Module):
         """Route slot → the triggers bound to it, latest last (the latest one serves)."""
         self._slot_of: dict[str, tuple[str, str]] = {}
         self._runner: web.ServerRunner | None = None
+        self._request_line: Callable[[str], None] | None = None
+        """Writes the per-request log line; ``None`` when the log level leaves it out."""
         self.loop: asyncio.AbstractEventLoop | None = None
         """The engine's event loop, kept at init: ``asyncio.get_running_loop()`` costs a
         ``getpid`` system call per use on Python 3.11, and the request path needs the loop."""
@@ -73,6 +76,7 @@ class RestApiModule(Module):
     @hookimpl
     async def iii_module_init(self) -> None:
         self.loop = asyncio.get_running_loop()
+        self._request_line = self.engine.line_logger(self.logger_name, "info")
         server = web.Server(self.handle, access_log=None)
         self._runner = web.ServerRunner(
             server, handle_signals=False, access_log=None, shutdown_timeout=SHUTDOWN_GRACE_S
@@ -148,8 +152,9 @@ class RestApiModule(Module):
             status = reply.status
             return reply
         finally:
-            duration_ms = (time.perf_counter() - started) * 1000
-            self.log.info(f"{request.method} {request.path} {status} {duration_ms:.3f}ms")
+            if self._request_line is not None:
+                duration_ms = (time.perf_counter() - started) * 1000
+                self._request_line(f"{request.method} {request.path} {status} {duration_ms:.3f}ms")
 
     async def _serve(self, request: BaseRequest, started: float) -> web.StreamResponse:
         headers = request_headers(request.raw_headers)
