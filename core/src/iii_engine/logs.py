@@ -7,6 +7,7 @@ import atexit
 import json
 import logging
 import sys
+import threading
 import time
 from collections.abc import Callable
 from typing import Any, TextIO
@@ -84,6 +85,11 @@ class _Clock:
 _clock = _Clock()
 
 
+def _default_head(method: str, target: str) -> str:
+    """What follows the clock in a ``default`` line, up to the message."""
+    return f" [{_LABELS.get(method, method.upper())}] {target} "
+
+
 def _render_default(_logger: Any, method: str, event: dict[str, Any]) -> str:
     clock = _clock()
     name = event.pop("logger", "iii")
@@ -91,7 +97,7 @@ def _render_default(_logger: Any, method: str, event: dict[str, Any]) -> str:
     message = event.pop("event", "")
     traceback = event.pop("exception", None)
     event.pop("exc_info", None)
-    lines = [f"[{clock}] [{_LABELS.get(method, method.upper())}] {target} {message}"]
+    lines = [f"[{clock}]{_default_head(method, target)}{message}"]
     items = list(event.items())
     for index, (key, value) in enumerate(items):
         branch = "└" if index == len(items) - 1 else "├"
@@ -124,12 +130,12 @@ def _compact(value: Any) -> str:
 
 
 class LineWriter:
-    """Writes log lines; the first of an event-loop turn at once, the later ones of that turn
-    together right after it (the way worker messages are coalesced in ``server.WorkerSocket``).
+    """Writes log lines; inside a running event loop, the lines of one turn together at its end
+    (the way worker messages are coalesced in ``server.WorkerSocket``), outside one at once.
 
     A busy engine logs a line per HTTP request, several per turn; a write system call per line
     was a measurable share of its CPU. The buffering is our own, so it holds when the stream
-    itself is unbuffered (``PYTHONUNBUFFERED``); a lone line is still readable at once.
+    itself is unbuffered (``PYTHONUNBUFFERED``); lines still pending at exit are written then.
     """
 
     def __init__(self, stream: TextIO) -> None:
@@ -137,6 +143,9 @@ class LineWriter:
         self._pending: list[str] = []
         self._turn_loop: asyncio.AbstractEventLoop | None = None
         """The loop whose current turn holds lines back; ``None`` when no turn is open."""
+        self._home: tuple[asyncio.AbstractEventLoop, int] | None = None
+        """The loop last found running, with its thread: on Python 3.11 asking asyncio for the
+        running loop costs a ``getpid`` system call, which this spares once per turn."""
         atexit.register(self._end_turn)
 
     def msg(self, message: str) -> None:
@@ -145,14 +154,24 @@ class LineWriter:
             self._pending.append(message)
             return
         self._end_turn()  # a turn of a loop that has stopped since
-        try:  # only here: get_running_loop() costs a getpid() system call on Python 3.11
-            loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        loop = self._running_loop()
+        if loop is None:
+            self._write(message + "\n")
+            return
+        self._pending.append(message)
+        self._turn_loop = loop
+        loop.call_soon(self._end_turn)
+
+    def _running_loop(self) -> asyncio.AbstractEventLoop | None:
+        thread = threading.get_ident()
+        if self._home is not None and self._home[1] == thread and self._home[0].is_running():
+            return self._home[0]  # the one loop that can be running in this thread
+        try:
+            loop = asyncio.get_running_loop()
         except RuntimeError:
-            loop = None
-        self._write(message + "\n")
-        if loop is not None:
-            self._turn_loop = loop
-            loop.call_soon(self._end_turn)
+            return None
+        self._home = (loop, thread)
+        return loop
 
     def _end_turn(self) -> None:
         self._turn_loop = None
@@ -221,6 +240,13 @@ def line_logger(name: str, level: str = "info") -> Callable[[str], None] | None:
         return None
     method = "warning" if level == "warn" else level
     render, writer = output.render, output.writer
+    if render is _render_default:
+        head = _default_head(method, name)
+
+        def write_default(message: str) -> None:
+            writer.msg(f"[{_clock()}]{head}{message}")
+
+        return write_default
 
     def write(message: str) -> None:
         writer.msg(render(None, method, {"logger": name, "event": message}))
