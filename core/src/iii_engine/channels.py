@@ -31,6 +31,19 @@ class Channel:
     ``response`` channels) costs two ids and a few attributes.
     """
 
+    __slots__ = (
+        "_capacity",
+        "_items",
+        "attached",
+        "created_at",
+        "detached",
+        "finished",
+        "id",
+        "key",
+        "on_attach",
+        "reader_gone",
+    )
+
     _END = object()
 
     def __init__(self, buffer_size: int = DEFAULT_BUFFER_SIZE) -> None:

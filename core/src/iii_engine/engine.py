@@ -16,7 +16,7 @@ from .channels import ChannelRegistry
 from .config import ConfigView, EngineConfig, Location, ModuleEntry
 from .errors import ConfigError, InvocationError, StartupError, TriggerError, function_not_found
 from .functions import Function, FunctionHandler, FunctionRegistry
-from .invocation import Handler, Invocation, Middleware, chain
+from .invocation import Handler, Invocation, Middleware, Starter, chain
 from .logs import get_logger, line_logger
 from .plugins import ADAPTER_GROUP, ALWAYS_LOADED, MODULE_GROUP, resolve
 from .server import WorkerServer
@@ -65,6 +65,10 @@ class Engine:
         self.hook = self.plugin_manager.hook
         self.modules: list[LoadedModule] = []
         self._invoke: Handler = self._dispatch
+        self._middlewares: list[Middleware] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
+        """The loop the engine runs on, set by :meth:`start` (asking asyncio for it per call
+        costs a ``getpid`` system call on Python 3.11)."""
         self._tasks: set[asyncio.Task[Any]] = set()
         self._server: WorkerServer | None = None
         self._stopping = asyncio.Event()
@@ -108,14 +112,16 @@ class Engine:
         response_format: Any = None,
         metadata: Any = None,
         worker_id: str | None = None,
+        start: Starter | None = None,
     ) -> Function:
         """Register (or replace: last registration wins) a function.
 
         ``handler`` is ``async def handler(invocation) -> result``; return ``None`` for "no
-        result", raise :class:`InvocationError` for an error body.
+        result", raise :class:`InvocationError` for an error body. ``start``, when given, makes
+        the same call but returns its future at once (see :meth:`start_invocation`).
         """
         function = Function(
-            function_id, handler, description, request_format, response_format, metadata, worker_id
+            function_id, handler, description, request_format, response_format, metadata, worker_id, start
         )
         previous = self.functions.add(function)
         if previous is not None and previous.worker_id != worker_id:
@@ -146,6 +152,19 @@ class Engine:
         return await self._invoke(
             Invocation(function_id, data, traceparent=traceparent, baggage=baggage, source=source)
         )
+
+    def start_invocation(self, invocation: Invocation) -> asyncio.Future[Any]:
+        """Begin a call; return the future of its result (InvocationError as its exception).
+
+        For modules that serve many concurrent calls (one per HTTP request): without invocation
+        middleware, a worker function's call is only a pending future, with no task of its own.
+        """
+        if not self._middlewares:
+            function = self.functions.get(invocation.function_id)
+            if function is not None and function.start is not None:
+                return function.start(invocation)
+        assert self._loop is not None, "the engine has not started"
+        return self._loop.create_task(self._invoke(invocation))
 
     async def invoke_invocation(self, invocation: Invocation) -> Any:
         """Call with a prepared :class:`Invocation` (the worker protocol uses this)."""
@@ -412,6 +431,7 @@ class Engine:
 
     async def start(self) -> None:
         """Initialise, register and start every module, then open the worker port."""
+        self._loop = asyncio.get_running_loop()
         self.load_modules()
         await self._call_each("iii_module_init", self.modules, "initialize")
         await self._call_each("iii_module_register", self.modules, "initialize")
@@ -421,6 +441,7 @@ class Engine:
             for mw in await self._call_each("iii_invocation_middleware", self.modules, "start")
             if mw is not None
         ]
+        self._middlewares = middlewares
         self._invoke = chain(middlewares, self._dispatch)
         self.spawn(self.channels.run_sweeper(), name="channel-sweeper")
         self._server = WorkerServer(self, self.host, self.port)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from .invocation import Handler
+from .invocation import Handler, Starter
 
 FunctionHandler = Handler
 
@@ -21,6 +21,9 @@ class Function:
     response_format: Any = None
     metadata: Any = None
     worker_id: str | None = None
+    start: Starter | None = None
+    """Begins a call without a task of its own (worker functions); ``handler`` does the same
+    call as a coroutine."""
 
     def describe(self) -> dict[str, Any]:
         """The item shape of ``engine::functions::list``."""

@@ -5,26 +5,29 @@ from __future__ import annotations
 import os
 
 RANDOM_POOL_BYTES = 4096
+_VARIANT = {digit: "89ab"[int(digit, 16) & 3] for digit in "0123456789abcdef"}
+"""A random hex digit → the RFC 4122 variant digit carrying its two low bits."""
 
 
 class RandomIds:
-    """UUID v4 strings cut from a buffered ``os.urandom`` pool: one syscall per 256 ids instead of
-    one per id (every invocation and every HTTP request's channels need fresh ids)."""
+    """UUID v4 strings cut from a buffered ``os.urandom`` pool, kept as hex: one system call per
+    256 ids instead of one per id (every invocation and every HTTP request's channels need
+    fresh ids), and no per-id byte handling."""
+
+    __slots__ = ("_digits", "_offset")
 
     def __init__(self) -> None:
-        self._pool = b""
+        self._digits = ""
         self._offset = 0
 
     def __call__(self) -> str:
-        if self._offset + 16 > len(self._pool):
-            self._pool = os.urandom(RANDOM_POOL_BYTES)
-            self._offset = 0
-        raw = bytearray(self._pool[self._offset : self._offset + 16])
-        self._offset += 16
-        raw[6] = raw[6] & 0x0F | 0x40  # version 4
-        raw[8] = raw[8] & 0x3F | 0x80  # RFC 4122 variant
-        digits = raw.hex()
-        return f"{digits[:8]}-{digits[8:12]}-{digits[12:16]}-{digits[16:20]}-{digits[20:]}"
+        at = self._offset
+        if at >= len(self._digits):
+            self._digits = os.urandom(RANDOM_POOL_BYTES).hex()
+            at = 0
+        self._offset = at + 32
+        d = self._digits[at : at + 32]
+        return f"{d[:8]}-{d[8:12]}-4{d[13:16]}-{_VARIANT[d[16]]}{d[17:20]}-{d[20:]}"
 
 
 random_uuid = RandomIds()

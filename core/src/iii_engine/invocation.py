@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 Handler = Callable[["Invocation"], Awaitable[Any]]
 """Runs an invocation and returns its result (``None`` = no result) or raises InvocationError."""
+
+Starter = Callable[["Invocation"], "asyncio.Future[Any]"]
+"""Begins an invocation and returns the future of its result (or of its InvocationError)."""
 
 Middleware = Callable[["Invocation", Handler], Awaitable[Any]]
 """``async def mw(invocation, call_next)``: wraps the invocation path (see the hook spec)."""

@@ -57,11 +57,22 @@ class WorkerConnection:
 
     async def call(self, invocation: Invocation) -> Any:
         """Run ``invocation`` on this worker and wait for its ``invocationresult``."""
-        if self.closed:
-            raise InvocationError("channel_send_failed", "worker connection is closed")
-        invocation_id = random_uuid()
+        result = self.start_call(invocation)
+        if self.websocket.paused:
+            try:
+                await self.websocket.drain()
+            except ConnectionClosed:
+                pass  # the call fails with the connection's other pending calls
+        return await result
+
+    def start_call(self, invocation: Invocation) -> asyncio.Future[Any]:
+        """Send ``invocation`` to this worker; the future resolves with its ``invocationresult``
+        (cancelling it forgets the call: a late result is dropped)."""
         future = self.websocket.loop.create_future()  # not get_running_loop(): a getpid() each
-        self.pending[invocation_id] = future
+        if self.closed:
+            future.set_exception(InvocationError("channel_send_failed", "worker connection is closed"))
+            return future
+        invocation_id = random_uuid()
         message: dict[str, Any] = {
             "type": "invokefunction",
             "invocation_id": invocation_id,
@@ -73,15 +84,16 @@ class WorkerConnection:
         if invocation.baggage:
             message["baggage"] = invocation.baggage
         try:
-            try:
-                await self.send(message)
-            except ConnectionClosed as exc:
-                raise InvocationError("channel_send_failed", str(exc)) from None
-            except ValueError as exc:
-                raise InvocationError("serialization_error", str(exc)) from None
-            return await future
-        finally:
-            self.pending.pop(invocation_id, None)
+            self.websocket.write(protocol.encode(message))
+        except ConnectionClosed as exc:
+            future.set_exception(InvocationError("channel_send_failed", str(exc)))
+            return future
+        except ValueError as exc:
+            future.set_exception(InvocationError("serialization_error", str(exc)))
+            return future
+        self.pending[invocation_id] = future
+        future.add_done_callback(lambda _: self.pending.pop(invocation_id, None))
+        return future
 
     # -- trigger owner (worker-owned trigger types) -------------------------------------------
 
@@ -322,10 +334,11 @@ class WorkerConnection:
                     function=function_id,
                 )
                 return
+            start = None
         else:
-            handler = self.call
+            handler, start = self.call, self.start_call
         self.functions.add(function_id)
-        self.engine.register_function(function_id, handler, worker_id=self.id, **described)
+        self.engine.register_function(function_id, handler, worker_id=self.id, start=start, **described)
 
     async def _on_register_trigger(self, message: dict[str, Any]) -> None:
         trigger_id, trigger_type, function_id = (

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 from aiohttp.web_request import BaseRequest
-from iii_engine import Channel, InvocationError
+from iii_engine import Channel, Invocation, InvocationError
 
 from . import response
 from .request import (
@@ -23,7 +23,6 @@ from .router import Route
 
 if TYPE_CHECKING:
     from .rest_module import RestApiModule
-
 
 
 class Wakeup:
@@ -156,8 +155,8 @@ class Exchange:
         loop = self.loop
         wakeup = Wakeup(loop)
         channel.on_attach = wakeup
-        invocation = loop.create_task(
-            api.engine.invoke(self.route.function_id, payload, source="http", **trace_context(self.headers))
+        invocation: asyncio.Future[Any] | None = api.engine.start_invocation(
+            Invocation(self.route.function_id, payload, source="http", **trace_context(self.headers))
         )
         invocation.add_done_callback(_consume_outcome)
         invocation.add_done_callback(wakeup)
