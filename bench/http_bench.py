@@ -256,17 +256,20 @@ def start_bare(stack: ExitStack, loop_name: str) -> Target:
     return Target(f"bare aiohttp JSON handler ({loop_name})", url, server)
 
 
-def measure(
-    targets: list[Target], connections: list[int], rounds: int, duration: int
-) -> dict[tuple[str, int], Sample]:
-    """Interleave every target and connection count ``rounds`` times (so drifting background load
-    hits all alike) and keep each figure's median."""
+Samples = dict[tuple[str, int], list[Sample]]
+"""Every run of a setup at a connection count, in round order."""
+
+
+def measure(targets: list[Target], connections: list[int], rounds: int, duration: int) -> Samples:
+    """Run every setup at one connection count back to back, for each count, ``rounds`` times:
+    runs compared with each other are seconds apart, so drifting background load hits them
+    alike (see :func:`paired_ratio`)."""
     for target in targets:
         wrk(target, 8, 1)  # warm-up
-    samples: dict[tuple[str, int], list[Sample]] = {}
+    samples: Samples = {}
     for round_index in range(rounds):
-        for target in targets:
-            for connections_count in connections:
+        for connections_count in connections:
+            for target in targets:
                 sample = wrk(target, connections_count, duration)
                 samples.setdefault((target.label, connections_count), []).append(sample)
                 print(
@@ -276,10 +279,20 @@ def measure(
                     f"  server {sample.server_us:5.0f} µs/req",
                     flush=True,
                 )
+    return samples
+
+
+def medians_of(samples: Samples) -> dict[tuple[str, int], Sample]:
     return {
         key: Sample(*(statistics.median(getattr(s, f) for s in values) for f in Sample.__dataclass_fields__))
         for key, values in samples.items()
     }
+
+
+def paired_ratio(samples: Samples, label: str, reference: str, connections: int) -> float:
+    """The median over rounds of ``label``'s req/s ÷ ``reference``'s req/s in the same round."""
+    pairs = zip(samples[(label, connections)], samples[(reference, connections)], strict=True)
+    return statistics.median(run.rps / base.rps for run, base in pairs)
 
 
 def router_lookup_ns(route_counts: tuple[int, ...] = (1, 1000), lookups: int = 100_000) -> list[float]:
@@ -305,20 +318,21 @@ def router_lookup_ns(route_counts: tuple[int, ...] = (1, 1000), lookups: int = 1
 
 def report(
     targets: list[Target],
-    medians: dict[tuple[str, int], Sample],
+    samples: Samples,
     connections: list[int],
     rounds: int,
     duration: int,
     load: float,
 ) -> str:
     bare = targets[0].label
+    medians = medians_of(samples)
     lines = [
         "# REST API benchmark (bench/http_bench.py)",
         "",
-        f"GET /{TARGET_PATH} on loopback with `wrk -t1 -cN -d{duration}s --latency`; every setup and",
-        f"connection count interleaved {rounds} times in one run, medians shown. Ratio = req/s ÷ bare",
-        "aiohttp's req/s at the same connection count; bare aiohttp runs on the event loop the engine",
-        'runs on (named in its row). "server µs/req" is the CPU time the server',
+        f"GET /{TARGET_PATH} on loopback with `wrk -t1 -cN -d{duration}s --latency`; at each connection",
+        f"count every setup runs back to back, {rounds} rounds in one run, medians shown. Ratio = the",
+        "median over rounds of req/s ÷ bare aiohttp's req/s in the same round; bare aiohttp runs on",
+        'the event loop the engine runs on (named in its row). "server µs/req" is the CPU time the server',
         'process (engine or bare aiohttp) spent per request, "worker µs/req" the worker\'s: unlike req/s',
         "they do not depend on how busy the shared 2-core machine was (load average at start:",
         f"{load:.2f}).",
@@ -329,7 +343,7 @@ def report(
     for target in targets:
         for count in connections:
             m = medians[(target.label, count)]
-            ratio = m.rps / medians[(bare, count)].rps
+            ratio = paired_ratio(samples, target.label, bare, count)
             worker = f"{m.worker_us:.0f}" if target.worker is not None else "-"
             lines.append(
                 f"| {target.label} | {count} | {m.rps:.0f} | {m.p50_ms:.2f} | {m.p99_ms:.2f} | "
@@ -348,13 +362,13 @@ def report(
         "## Against the targets",
         "",
         f"* req/s at {busiest} connections vs bare aiohttp (target ≥ 35 %): raw worker "
-        f"{at(raw_one, busiest).rps / at(bare, busiest).rps:.0%}, iii-sdk worker "
-        f"{at(sdk, busiest).rps / at(bare, busiest).rps:.0%}. CPU per request, engine vs bare: "
+        f"{paired_ratio(samples, raw_one, bare, busiest):.0%}, iii-sdk worker "
+        f"{paired_ratio(samples, sdk, bare, busiest):.0%}. CPU per request, engine vs bare: "
         f"{at(raw_one, busiest).server_us:.0f} vs {at(bare, busiest).server_us:.0f} µs. Without the "
-        f"per-request log line (log level warn): {at(quiet, busiest).rps / at(bare, busiest).rps:.0%}, "
+        f"per-request log line (log level warn): {paired_ratio(samples, quiet, bare, busiest):.0%}, "
         f"{at(quiet, busiest).server_us:.0f} µs.",
         "* 1,000 routes vs 1 route (target within 10 %): req/s "
-        f"{at(raw_thousand, busiest).rps / at(raw_one, busiest).rps:.0%}"
+        f"{paired_ratio(samples, raw_thousand, raw_one, busiest):.0%}"
         f" at {busiest} connections, engine CPU per request {at(raw_thousand, busiest).server_us:.0f} vs "
         f"{at(raw_one, busiest).server_us:.0f} µs; route lookup alone (segment trie, in process, best of 7): "
         f"{one:.0f} ns with 1 route, {thousand:.0f} ns with 1,000 routes ({thousand / one:.2f}x).",
@@ -389,8 +403,8 @@ def main() -> None:
             start_engine(stack, workdir, "raw", 1, quiet=True),
         ]
         targets = [start_bare(stack, event_loop_of(engines[0].server)), *engines]
-        medians = measure(targets, connections, args.rounds, args.duration)
-    text = report(targets, medians, connections, args.rounds, args.duration, load)
+        samples = measure(targets, connections, args.rounds, args.duration)
+    text = report(targets, samples, connections, args.rounds, args.duration, load)
     write_results(RESULTS_NAME, text)
     print("\n" + text)
 
