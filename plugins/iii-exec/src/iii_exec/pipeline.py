@@ -96,7 +96,7 @@ class Pipeline:
         """Start ``command`` and wait for its exit status; None if it could not start or a
         restart came first."""
         try:
-            process = await ShellProcess.start(command, self._log)
+            process = await ShellProcess.start(command, self._log, self.grace_s)
         except OSError as exc:
             self._log.error(f"could not start `{command}`: {exc}", command=command)
             return None

@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
 import signal
+import sys
 import time
 from pathlib import Path
 from typing import Any
 
+from .guard import group_alive
+
 SHELL = "/bin/sh"
+GUARD = str(Path(__file__).with_name("guard.py"))
 LABEL_WIDTH = 40
 MAX_LINE_BYTES = 64 * 1024
 READ_CHUNK_BYTES = 64 * 1024
@@ -35,33 +40,21 @@ def command_label(command: str) -> str:
     return flat if len(flat) <= LABEL_WIDTH else flat[: LABEL_WIDTH - 1] + "…"
 
 
-def group_alive(pgid: int) -> bool:
-    """Whether process group ``pgid`` still has a member that is not a zombie."""
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    proc = Path("/proc")
-    if not proc.is_dir():
-        return True
-    for entry in proc.iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        state, _ppid, pgrp = stat.rpartition(")")[2].split()[:3]
-        if int(pgrp) == pgid and state not in ("Z", "X"):
-            return True
-    return False
+@functools.cache
+def lifeline() -> int:
+    """The read end of a pipe whose write end this process holds until it exits, however it exits.
+
+    Every guard gets the read end and sees it hang up when the engine is gone. Both ends are
+    close-on-exec, so no other process holds the write end.
+    """
+    read_end, _write_end = os.pipe()  # the write end stays open on purpose, for the process's lifetime
+    return read_end
 
 
 class ShellProcess:
-    """``sh -c <command>`` as the leader of a new process group.
+    """``sh -c <command>`` in a new process group led by the guard (``guard.py``).
 
+    The guard exits with the command's status and stops the group if the engine dies.
     stdout and stderr are read line by line and logged as ``[command] line``; stdin is
     ``/dev/null``. :meth:`terminate` signals the whole group, so the command's children go too.
     """
@@ -78,16 +71,23 @@ class ShellProcess:
         ]
 
     @classmethod
-    async def start(cls, command: str, log: Any) -> ShellProcess:
-        """Spawn the command; raises OSError when even the shell cannot be started."""
+    async def start(cls, command: str, log: Any, grace_s: float) -> ShellProcess:
+        """Spawn the command under its guard, which stops the group (SIGTERM, SIGKILL after
+        ``grace_s``) if the engine dies; raises OSError when the guard cannot be started."""
         env = {"PYTHONUNBUFFERED": "1", **os.environ}
+        fd = lifeline()
+        guard = (sys.executable, "-I", "-S", GUARD, str(fd), f"{grace_s:g}")
         process = await asyncio.create_subprocess_exec(
-            SHELL, "-c", command,
+            *guard,
+            SHELL,
+            "-c",
+            command,
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
             env=env,
-            start_new_session=True,  # own session and process group (pgid = pid)
+            pass_fds=(fd,),
+            start_new_session=True,  # own session and process group (pgid = the guard's pid)
         )
         log.info(f"Started `{command}`", command=command, pid=process.pid)
         return cls(command, process, log)
@@ -101,7 +101,7 @@ class ShellProcess:
         return self.process.returncode
 
     async def wait(self) -> int:
-        """Wait for the shell to exit; its status (negative: killed by that signal)."""
+        """Wait for the command to exit; its status (negative: killed by that signal)."""
         return await self.process.wait()
 
     async def terminate(self, grace_s: float) -> None:
