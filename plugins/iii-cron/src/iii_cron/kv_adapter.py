@@ -1,7 +1,8 @@
 """``modules::cron::KvCronAdapter``: locks inside this engine process, job state in memory or a file.
 
-Locks are entries ``{owner, expires_at_ms}`` per job id, shared by the triggers of this engine
-only. With ``store_method: file_based`` the last fire of every job is written to
+Locks are entries ``{holder, expires_at_ms}`` per job id, shared by the triggers of this engine
+only; claims, extensions and releases run on the event loop without awaiting, so each is atomic.
+With ``store_method: file_based`` the last fire of every job is written to
 ``<file_path>/<lock_index>.json`` every ``save_interval_ms`` (and at shutdown) and read at
 start-up, so a restarted engine does not fire a tick it already fired.
 """
@@ -19,12 +20,16 @@ from typing import Any
 
 from iii_engine import ConfigView, Engine
 
-from .locks import DEFAULT_LOCK_TTL_MS, Claim, instance_owner
+from .locks import DEFAULT_LOCK_TTL_MS, Claim
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
 
 
 @dataclass(slots=True)
 class LockEntry:
-    owner: str
+    holder: str
     expires_at_ms: int
 
 
@@ -59,7 +64,6 @@ class KvCronAdapter:
     """Process-local cron locks with optional file persistence of each job's last fire."""
 
     def __init__(self, engine: Engine, config: ConfigView) -> None:
-        self.owner = instance_owner()
         self.lock_ttl_ms: int = config.int("lock_ttl_ms", DEFAULT_LOCK_TTL_MS, minimum=1)
         self.lock_index: str = config.str("lock_index", "cron_locks")
         store_method = config.str("store_method", "in_memory")
@@ -107,25 +111,33 @@ class KvCronAdapter:
             self.state_file.dirty = True  # retried at the next interval
             raise
 
-    async def claim(self, ticks: list[tuple[str, int]]) -> list[Claim]:
-        now_ms = int(time.time() * 1000)
-        return [self._claim(job_id, scheduled_ms, now_ms) for job_id, scheduled_ms in ticks]
+    async def claim(self, ticks: list[tuple[str, int]], holder: str) -> list[Claim]:
+        now = now_ms()
+        return [self._claim(job_id, scheduled_ms, holder, now) for job_id, scheduled_ms in ticks]
 
-    def _claim(self, job_id: str, scheduled_ms: int, now_ms: int) -> Claim:
+    def _claim(self, job_id: str, scheduled_ms: int, holder: str, now: int) -> Claim:
         if self.last_fire_ms.get(job_id, -1) >= scheduled_ms:
             return Claim.ALREADY_FIRED
         lock = self.locks.get(job_id)
-        if lock is not None and lock.expires_at_ms > now_ms:
+        if lock is not None and lock.expires_at_ms > now:
             return Claim.LOCKED
-        self.locks[job_id] = LockEntry(self.owner, now_ms + self.lock_ttl_ms)
+        self.locks[job_id] = LockEntry(holder, now + self.lock_ttl_ms)
         self.last_fire_ms[job_id] = scheduled_ms
         if self.state_file is not None:
             self.state_file.dirty = True
         return Claim.ACQUIRED
 
-    async def release(self, job_id: str) -> None:
+    async def extend(self, job_id: str, holder: str) -> bool:
         lock = self.locks.get(job_id)
-        if lock is not None and lock.owner == self.owner:
+        now = now_ms()
+        if lock is None or lock.holder != holder or lock.expires_at_ms <= now:
+            return False  # an expired lock counts as lost, as in Redis
+        lock.expires_at_ms = now + self.lock_ttl_ms
+        return True
+
+    async def release(self, job_id: str, holder: str) -> None:
+        lock = self.locks.get(job_id)
+        if lock is not None and lock.holder == holder:
             del self.locks[job_id]
 
     async def last_fire(self, job_id: str) -> int | None:

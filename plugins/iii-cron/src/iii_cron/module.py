@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from iii_engine import ConfigView, Engine, Module, Trigger, TriggerError, hookimpl
 
 from .expression import CronExpressionError, CronSchedule, parse
-from .locks import Claim, CronLockAdapter
+from .locks import Claim, CronLockAdapter, new_holder
 from .wheel import TimerWheel
 
 TRIGGER_TYPE = "cron"
@@ -56,8 +56,9 @@ def _timezone(name: str | None) -> tzinfo:
 
 class CronModule(Module):
     """Schedules every ``cron`` trigger on one timer wheel; each tick is claimed through the lock
-    adapter (lock + persisted last fire), then the condition and the function run, awaited, and
-    the next tick after *now* is scheduled (ticks that pass meanwhile are skipped)."""
+    adapter (lock + persisted last fire), then the condition and the function run, awaited, with
+    the lock extended every ``lock_ttl_ms / 3``; then the lock is released and the next tick after
+    *now* is scheduled (ticks that pass meanwhile are skipped)."""
 
     logger_name = "iii::modules::cron"
 
@@ -158,15 +159,16 @@ class CronModule(Module):
         now = time.time()
         for job, due in batch:
             (passed if self._superseded(job, due, now) else on_time).append((job, due))
+        holder = new_holder()
         try:
             ticks = [(job.job_id, round(due * 1000)) for job, due in on_time]
-            claims = await self._adapter().claim(ticks) if ticks else []
+            claims = await self._adapter().claim(ticks, holder) if ticks else []
         except Exception:
             self.log.exception("cron lock adapter failed, ticks skipped", jobs=len(on_time))
             claims = [None] * len(on_time)
         for (job, due), claim in zip(on_time, claims, strict=True):
             if claim is Claim.ACQUIRED:
-                self._track(self._run(job, due, self._event(job, due)), name=f"cron:{job.job_id}")
+                self._track(self._run(job, due, self._event(job, due), holder), name=f"cron:{job.job_id}")
             else:
                 self.log.debug("cron tick not claimed", job_id=job.job_id, outcome=claim and claim.value)
                 passed.append((job, due))
@@ -194,13 +196,36 @@ class CronModule(Module):
             "actual_time": rfc3339(time.time()),
         }
 
-    async def _run(self, job: CronJob, due: float, event: dict[str, Any]) -> None:
-        """Condition and function, awaited; then release the lock and schedule the next tick."""
+    async def _run(self, job: CronJob, due: float, event: dict[str, Any], holder: str) -> None:
+        """Condition and function, awaited while the lock is kept; then release the lock and
+        schedule the next tick."""
+        keeper = asyncio.create_task(self._keep_lock(job, holder), name=f"cron-lock:{job.job_id}")
         try:
             await self.engine.fire(job.trigger, event, source="cron")
         finally:
+            keeper.cancel()
+            await asyncio.wait([keeper])
             try:
-                await self._adapter().release(job.job_id)
+                await self._adapter().release(job.job_id, holder)
             except Exception:
                 self.log.exception("cron lock release failed", job_id=job.job_id)
             self._reschedule(job, due)
+
+    async def _keep_lock(self, job: CronJob, holder: str) -> None:
+        """Extend the job's lock every third of its TTL until cancelled or the lock is found lost."""
+        adapter = self._adapter()
+        while True:
+            await asyncio.sleep(adapter.lock_ttl_ms / 3000)
+            try:
+                held = await adapter.extend(job.job_id, holder)
+            except Exception as exc:  # the lock may survive until the next attempt
+                self.log.warning("cron lock renewal failed", job_id=job.job_id, error=repr(exc))
+                continue
+            if not held:
+                self.log.warning(
+                    "cron lock lost during the invocation: another run of the job may start",
+                    job_id=job.job_id,
+                    trigger_id=job.trigger.id,
+                    function_id=job.trigger.function_id,
+                )
+                return
