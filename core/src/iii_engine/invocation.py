@@ -58,7 +58,7 @@ def chain(middlewares: list[Middleware], last: Handler) -> Handler:
 
 
 def _wrap(middleware: Middleware, call_next: Handler) -> Handler:
-    async def wrapped(invocation: Invocation) -> Any:
-        return await middleware(invocation, call_next)
+    def wrapped(invocation: Invocation) -> Awaitable[Any]:  # no coroutine frame of its own
+        return middleware(invocation, call_next)
 
     return wrapped
