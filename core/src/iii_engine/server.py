@@ -11,7 +11,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed, ProtocolError
-from websockets.frames import DATA_OPCODES, CloseCode, Frame, Opcode
+from websockets.frames import DATA_OPCODES, CloseCode, Frame
 from websockets.http11 import Request, Response
 from websockets.protocol import Event, State
 from websockets.streams import StreamReader
@@ -151,6 +151,7 @@ class WorkerSocket(ServerConnection):
         return generator.gi_code is _AT_FRAME_BOUNDARY
 
     def _data_frame(self, fin: bool, opcode: int, payload: bytes) -> None:
+        """One data frame, from either reader: whole messages go on, fragments are joined."""
         if opcode == CONT:
             if not self._parts:
                 self._fail(CloseCode.PROTOCOL_ERROR, "unexpected continuation frame")
@@ -227,15 +228,7 @@ class WorkerSocket(ServerConnection):
                 super().process_event(event)
                 return
             self._backlog = []
-        if event.opcode is not Opcode.CONT:
-            self._text = event.opcode is Opcode.TEXT
-            self._parts.clear()
-        if not event.fin:
-            self._parts.append(event.data)
-            return
-        data = b"".join((*self._parts, event.data)) if self._parts else bytes(event.data)
-        self._parts.clear()
-        self._message(data, self._text)
+        self._data_frame(event.fin, event.opcode.value, bytes(event.data))
 
 
 class WorkerServer:
